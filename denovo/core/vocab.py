@@ -220,7 +220,7 @@ class Vocabulary:
         if names[:2] != ["<pad>", "<end>"]:
             raise ValueError("vocabulary must start with <pad>, <end>")
         tokens = []
-        for name, mass in zip(names[2:], data["masses"][2:]):
+        for name, mass in zip(names[2:], data["masses"][2:], strict=True):
             tok = _UNIVERSE.tokens[_UNIVERSE.index(name)]
             if abs(tok.mass - mass) > 1e-6:
                 raise ValueError(f"mass of {name} differs from the table: "
