@@ -1,0 +1,178 @@
+"""Evaluate a predictions file against annotated spectra, end to end.
+
+This is what ``denovo evaluate`` runs: read the truth once, read and
+join each predictions file, compute the metrics in mass mode and (by
+default) in exact mode. With lists of peptides seen in training, the
+metrics are also computed on the "unseen" subset: annotated spectra
+whose peptide (I = L, modifications ignored) is in none of the lists.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from ..core.vocab import DEFAULT_VOCABULARY, Vocabulary
+from .matching import DEFAULT_MATCH, MatchConfig
+from .metrics import Metrics, compute_metrics
+from .predictions import (
+    PredictionFormatError,
+    TruthSpectrum,
+    join,
+    read_predictions,
+    read_truth,
+)
+
+__all__ = [
+    "EvalResult",
+    "evaluate_predictions",
+    "evaluate_files",
+    "peptide_key",
+    "read_peptide_list",
+]
+
+_FLANKS = re.compile(r"^[A-Za-z_\-]\.(.+)\.[A-Za-z_\-]$")
+_MODS = re.compile(r"\[[^\]]*\]|\([^)]*\)|[^A-Za-z]")
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Metrics of one predictions file, in mass and exact mode."""
+
+    label: str  # usually the predictions file name
+    mass: Metrics
+    exact: Metrics | None
+    n_rows: int  # prediction rows read
+    n_unmatched: int  # rows that joined no annotated spectrum
+    config: MatchConfig = DEFAULT_MATCH
+
+    def summary(self) -> dict:
+        """JSON-ready scalars of both modes."""
+        return {
+            "label": self.label,
+            "n_rows": self.n_rows,
+            "n_unmatched_rows": self.n_unmatched,
+            "residue_tol_da": self.config.residue_tol_da,
+            "prefix_tol_da": self.config.prefix_tol_da,
+            "mode": self.config.mode,
+            "mass": self.mass.summary(),
+            "exact": None if self.exact is None else self.exact.summary(),
+        }
+
+
+def peptide_key(peptide: str | Sequence[str]) -> str:
+    """Bare residues with I -> L: the key that decides "seen" peptides.
+
+    Takes token tuples or text in any common notation (flanks, brackets
+    and mass deltas are dropped).
+    """
+    if not isinstance(peptide, str):
+        peptide = "".join(t[:1] for t in peptide if not t.endswith("-"))
+    m = _FLANKS.match(peptide.strip())
+    text = m.group(1) if m else peptide
+    return _MODS.sub("", text).upper().replace("I", "L")
+
+
+def read_peptide_list(path: str | Path) -> set[str]:
+    """Keys of the peptides in a list file (gzip allowed).
+
+    One peptide per line; in CSV/TSV lines the first field is taken.
+    """
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    keys = set()
+    with opener(path, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            field = re.split(r"[,\t ]", line.strip(), maxsplit=1)[0]
+            key = peptide_key(field)
+            if key:
+                keys.add(key)
+    return keys
+
+
+def _result(label, aligned, truths, keep, n_rows, n_unmatched, *, exact,
+            config, vocabulary) -> EvalResult:
+    if keep is not None:
+        aligned = [a for a, k in zip(aligned, keep, strict=True) if k]
+        truths = [t for t, k in zip(truths, keep, strict=True) if k]
+    peptides = [None if p is None else p.peptide for p in aligned]
+    scores = [float("nan") if p is None else p.score for p in aligned]
+    true = [t.peptide for t in truths]
+    kw = dict(config=config, vocabulary=vocabulary)
+    mass = compute_metrics(peptides, true, scores, exact=False, **kw)
+    ex = (compute_metrics(peptides, true, scores, exact=True, **kw)
+          if exact else None)
+    return EvalResult(label, mass, ex, n_rows, n_unmatched, config)
+
+
+def evaluate_predictions(
+    predictions_path: str | Path,
+    truths: Sequence[TruthSpectrum],
+    *,
+    exact: bool = True,
+    seen: set[str] | None = None,
+    config: MatchConfig = DEFAULT_MATCH,
+    vocabulary: Vocabulary = DEFAULT_VOCABULARY,
+    label: str | None = None,
+) -> list[EvalResult]:
+    """Read one predictions file, join it to ``truths``, compute metrics.
+
+    Returns one result for all spectra and, when ``seen`` (peptide keys,
+    see :func:`peptide_key`) is given, a second one labelled
+    ``"<label> (unseen)"`` for the spectra whose peptide is not in it.
+    """
+    path = Path(predictions_path)
+    label = label or path.name
+    preds = read_predictions(path, vocabulary=vocabulary)
+    aligned, n_unmatched = join(preds, truths, source=str(path))
+    kw = dict(exact=exact, config=config, vocabulary=vocabulary)
+    out = [_result(label, aligned, truths, None, len(preds), n_unmatched,
+                   **kw)]
+    if seen is not None:
+        keep = [peptide_key(t.peptide) not in seen for t in truths]
+        log.info("%s: %d of %d annotated spectra have unseen peptides",
+                 path, sum(keep), len(keep))
+        out.append(_result(f"{label} (unseen)", aligned, truths, keep,
+                           len(preds), n_unmatched, **kw))
+    return out
+
+
+def evaluate_files(
+    predictions: Sequence[str | Path],
+    truth: Sequence[str | Path],
+    *,
+    exact: bool = True,
+    labels: Sequence[str | Path | None] | None = None,
+    fixed: dict | None = None,
+    seen_lists: Sequence[str | Path] = (),
+    config: MatchConfig = DEFAULT_MATCH,
+    vocabulary: Vocabulary = DEFAULT_VOCABULARY,
+) -> list[EvalResult]:
+    """Evaluate every predictions file against the same truth files.
+
+    ``labels`` and ``fixed`` are passed to :func:`read_truth`;
+    ``seen_lists`` are peptide list files (:func:`read_peptide_list`)
+    that add an "unseen peptides" result per predictions file.
+    """
+    truths = read_truth(truth, labels=labels, fixed=fixed,
+                        vocabulary=vocabulary)
+    if not truths:
+        raise PredictionFormatError(
+            "no annotated spectra in " + ", ".join(map(str, truth)))
+    log.info("%d annotated spectra in %d truth file(s)", len(truths),
+             len(truth))
+    seen = None
+    if seen_lists:
+        seen = set().union(*(read_peptide_list(p) for p in seen_lists))
+    results = []
+    for p in predictions:
+        results += evaluate_predictions(p, truths, exact=exact, seen=seen,
+                                        config=config,
+                                        vocabulary=vocabulary)
+    return results
