@@ -44,36 +44,315 @@ def main(verbose: int) -> None:
 
 
 @main.command()
-def sequence() -> None:
-    """Sequence spectra (mzML/mzXML/MGF) with an ONNX model."""
-    _not_yet("sequence", 6)
+@click.argument("inputs", nargs=-1, required=True,
+                type=click.Path(dir_okay=False))
+@click.option("-m", "--model", type=click.Path(dir_okay=False),
+              help="denovo ONNX model [default: the bundled model].")
+@click.option("--beam", type=click.IntRange(min=1),
+              help="Beam width [default: 5].")
+@click.option("--top-match", type=click.IntRange(min=1),
+              help="Candidates reported per spectrum [default: 1].")
+@click.option("--precursor-tol", metavar="TOL",
+              help="Precursor tolerance, e.g. 20ppm [default: 20ppm].")
+@click.option("--isotope-errors", metavar="K,..",
+              help="Allowed precursor isotope errors [default: 0,1].")
+@click.option("--charges", metavar="Z,..",
+              help="Charges tried for spectra without one "
+                   "[default: 2,3].")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="mzTab output [default: INPUT.mztab in the current "
+                   "directory, unless only --csv is given].")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False),
+              help="Also (or only) write a CSV table.")
+@click.option("--batch-size", type=click.IntRange(min=1),
+              help="Spectra per model batch [default: 64].")
+@click.option("--threads", type=click.IntRange(min=0),
+              help="ONNX Runtime threads, 0 = all cores [default: 0].")
+@click.option("--rescore/--no-rescore", default=False, show_default=True,
+              help="Re-rank candidates by fragment matching.")
+@click.option("--progress/--no-progress", default=True,
+              show_default=True, help="Show a progress bar.")
+def sequence(inputs, model, beam, top_match, precursor_tol,
+             isotope_errors, charges, output, csv_path, batch_size,
+             threads, rescore, progress) -> None:
+    """Sequence spectra (mzML/mzXML/MGF/MSP) with an ONNX model.
+
+    Every input spectrum gets one output row (top-1), skipped ones too,
+    with a status: ok, no_mass_match (best peptide without a precursor
+    fit, flagged) or skipped:<reason>.
+    """
+    from pathlib import Path
+
+    from .engine import (DecodeConfig, EngineConfig, ModelFileError,
+                         open_writers, sequence_files)
+    from .engine.session import ModelSession
+    from .io.errors import InputFileError
+
+    def ints(text, name):
+        try:
+            return tuple(int(x) for x in text.split(","))
+        except ValueError:
+            raise click.BadParameter(f"{text!r} is not a list of "
+                                     "integers like 0,1",
+                                     param_hint=name) from None
+
+    decode, engine = {}, {}
+    if beam is not None:
+        decode["beam"] = beam
+    if top_match is not None:
+        decode["top_k"] = top_match
+    if precursor_tol is not None:
+        text = precursor_tol.strip().lower().removesuffix("ppm")
+        try:
+            decode["precursor_tol_ppm"] = float(text)
+        except ValueError:
+            raise click.BadParameter(
+                f"{precursor_tol!r} is not a tolerance like 20ppm",
+                param_hint="--precursor-tol") from None
+    if isotope_errors is not None:
+        decode["isotope_errors"] = ints(isotope_errors, "--isotope-errors")
+    if charges is not None:
+        engine["charges"] = ints(charges, "--charges")
+    if batch_size is not None:
+        engine["batch_size"] = batch_size
+    if threads is not None:
+        engine["threads"] = threads
+    if output is None and csv_path is None:
+        name = Path(inputs[0]).name.split(".")[0]
+        output = f"{name}.mztab"
+    try:
+        decode_cfg = DecodeConfig(**decode)
+        engine_cfg = EngineConfig(**engine)
+        session = ModelSession(model, threads=engine_cfg.threads)
+        with open_writers(mztab=output, csv=csv_path, inputs=inputs,
+                          session=session, decode=decode_cfg) as writers:
+            summary = sequence_files(
+                inputs, session=session, decode=decode_cfg,
+                config=engine_cfg, writers=writers, rescore=rescore,
+                progress=progress)
+    except (ModelFileError, InputFileError, ValueError) as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(summary.text(), err=True)
+    for path in (output, csv_path):
+        if path is not None:
+            click.echo(f"wrote {path}", err=True)
 
 
 @main.command()
-def evaluate() -> None:
-    """Score predictions against annotated spectra."""
-    _not_yet("evaluate", 7)
+@click.argument("predictions", nargs=-1, required=True,
+                type=click.Path(dir_okay=False))
+@click.option("--truth", "-t", multiple=True, required=True,
+              type=click.Path(dir_okay=False),
+              help="Annotated spectra (MGF with SEQ=, MSP, or mzML/MGF "
+                   "with --labels). Repeat for several files.")
+@click.option("--labels", multiple=True, type=click.Path(dir_okay=False),
+              help="Label file (mzIdentML, PEPREC) for each --truth, in "
+                   "the same order.")
+@click.option("--fixed", multiple=True, metavar="AA=TOKEN",
+              help="Fixed modification for labels that leave it implicit, "
+                   "e.g. C=C[UNIMOD:4].")
+@click.option("--exact/--no-exact", default=True, show_default=True,
+              help="Also report exact matching (only I/L may differ).")
+@click.option("--seen", multiple=True, type=click.Path(dir_okay=False),
+              help="Peptide list (one per line, .gz ok) used in training; "
+                   "adds metrics on spectra of unseen peptides (I = L, "
+                   "modifications ignored). Repeatable.")
+@click.option("--residue-tol", default=0.1, show_default=True,
+              help="Residue mass tolerance (Da).")
+@click.option("--prefix-tol", default=0.5, show_default=True,
+              help="Prefix mass tolerance (Da).")
+@click.option("--plot", type=click.Path(dir_okay=False),
+              help="Write the precision-coverage curve(s) as PNG.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False),
+              help="Write all metrics and curves as JSON.")
+def evaluate(predictions, truth, labels, fixed, exact, seen, residue_tol,
+             prefix_tol, plot, json_path) -> None:
+    """Score PREDICTIONS (mzTab or CSV; denovo's or Casanovo's) against
+    annotated spectra.
+
+    \b
+    Residues match when their masses agree within 0.1 Da and the prefix
+    masses within 0.5 Da (from either end, I = L); peptide recall counts
+    every annotated spectrum, predicted or not.
+    """
+    from .evaluate import MatchConfig, PredictionFormatError, evaluate_files
+    from .evaluate.report import format_table, plot_curves, write_json
+    from .io.errors import InputFileError
+
+    if labels and len(labels) != len(truth):
+        raise click.UsageError(
+            f"{len(labels)} --labels for {len(truth)} --truth files; give "
+            "one per --truth file or none")
+    fixed_map = {}
+    for item in fixed:
+        aa, sep, token = item.partition("=")
+        if not sep or len(aa) != 1:
+            raise click.BadParameter(f"{item!r} is not AA=TOKEN",
+                                     param_hint="--fixed")
+        fixed_map[aa] = token
+    try:
+        config = MatchConfig(residue_tol_da=residue_tol,
+                             prefix_tol_da=prefix_tol)
+        results = evaluate_files(
+            predictions, truth, exact=exact, labels=labels or None,
+            fixed=fixed_map or None, seen_lists=seen, config=config)
+    except (PredictionFormatError, InputFileError, OSError,
+            ValueError) as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(format_table(results))
+    if json_path:
+        write_json(results, json_path)
+    if plot:
+        try:
+            plot_curves(results, plot)
+        except ImportError:
+            raise click.ClickException(
+                "--plot needs matplotlib: pip install 'denovo[plot]'") \
+                from None
 
 
 @main.command()
-def train() -> None:
-    """Train a Tiny Recursive Model (needs torch)."""
-    _not_yet("train", 4)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="Training recipe YAML (default: the bundled recipe).")
+@click.option("--resume", type=click.Path(dir_okay=False),
+              help="Continue from a checkpoint (e.g. RUN/last.ckpt).")
+@click.option("--device", type=click.Choice(["auto", "cuda", "mps", "cpu"]),
+              default="auto", show_default=True)
+@click.option("--max-steps", type=click.IntRange(min=1),
+              help="Total steps (overrides train.max_steps).")
+@click.option("--train", "train_files", multiple=True,
+              help="Annotated spectra to train on (repeatable); an mzML "
+                   "takes labels from a .mzid beside it or RUN::IDS.")
+@click.option("--val", "val_files", multiple=True,
+              help="Annotated spectra to validate on (repeatable).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              default="runs/train", show_default=True,
+              help="Run directory for checkpoints and metrics.")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+def train(config_path, resume, device, max_steps, train_files, val_files,
+          out_dir, no_progress) -> None:
+    """Train a Tiny Recursive Model (needs torch).
+
+    \b
+    Multi-GPU: torchrun --nproc_per_node N --no-python denovo train ...
+    """
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise click.ClickException(TORCH_HINT) from None
+    from training.trainer import run_training
+
+    run_training(config_path, out_dir=out_dir, resume=resume,
+                 device=device, max_steps=max_steps,
+                 train_files=train_files, val_files=val_files,
+                 progress=not no_progress)
 
 
 @main.command()
-def export() -> None:
-    """Export a checkpoint to a self-describing ONNX file (needs torch)."""
-    _not_yet("export", 6)
+@click.argument("checkpoint", type=click.Path(dir_okay=False, exists=True))
+@click.argument("output", type=click.Path(dir_okay=False))
+@click.option("--opset", type=click.IntRange(min=17), default=17,
+              show_default=True, help="ONNX opset version.")
+@click.option("--fp16", is_flag=True,
+              help="Also write OUTPUT's stem + .fp16.onnx (for GPUs).")
+@click.option("--int8", is_flag=True,
+              help="Also write OUTPUT's stem + .int8.onnx (dynamic "
+                   "quantisation).")
+@click.option("--all-steps", is_flag=True,
+              help="Also output every refinement step's log-probs.")
+@click.option("--check", "check_files", multiple=True,
+              type=click.Path(dir_okay=False, exists=True),
+              help="Spectrum file(s) whose first 64 spectra join the "
+                   "parity check.")
+def export(checkpoint, output, opset, fp16, int8, all_steps,
+           check_files) -> None:
+    """Export a checkpoint to a self-describing ONNX file (needs torch).
+
+    The file carries vocabulary, preprocessing, length and provenance
+    metadata; ONNX Runtime's log-probs are checked against PyTorch's.
+    """
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise click.ClickException(TORCH_HINT) from None
+    from export.onnx_export import export_onnx, spectra_batch
+    from training.model import load_model_from_checkpoint
+
+    variants = [k for k, on in (("fp16", fp16), ("int8", int8)) if on]
+    try:
+        _, _, extra = load_model_from_checkpoint(checkpoint)
+        batches = [spectra_batch(f, extra["preprocess"])
+                   for f in check_files] if extra["preprocess"] else []
+        report = export_onnx(checkpoint, output, opset=opset,
+                             all_steps=all_steps, variants=variants,
+                             batches=batches)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote {report.path}: max |ONNX - PyTorch| on log-probs "
+               f"= {report.max_abs_diff:.1e} over {len(report.diffs)} "
+               "batches")
+    for info in report.variants.values():
+        diff = info["max_abs_diff"]
+        click.echo(f"wrote {info['path']}: max diff "
+                   + ("not verifiable on this machine" if diff is None
+                      else f"{diff:.1e}"))
 
 
 @main.command()
-def simulate() -> None:
-    """Write simulated annotated spectra as MGF."""
-    _not_yet("simulate", 5)
+@click.option("--peptides", "peptides_file", type=click.Path(
+    dir_okay=False, exists=True), help="Peptide list (one per line, .gz "
+    "or CSV with a sequence column).")
+@click.option("--fasta", type=click.Path(dir_okay=False, exists=True),
+              help="Proteins to digest (trypsin, <= 2 missed cleavages, "
+                   "6-35 residues).")
+@click.option("--library", type=click.Path(file_okay=False, exists=True),
+              help="MS2PIP intensity library (python -m "
+                   "training.data.ms2pip_library); also the peptide "
+                   "source when neither --peptides nor --fasta is given.")
+@click.option("--n", "n_spectra", type=click.IntRange(min=1),
+              required=True, help="Number of spectra.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              required=True, help="Annotated MGF to write.")
+def simulate(peptides_file, fasta, library, n_spectra, seed,
+             output) -> None:
+    """Write realistic simulated annotated spectra as MGF (SEQ= ProForma).
+
+    b/y intensities come from MS2PIP (library, or live when ms2pip is
+    installed; a heuristic otherwise); other ions and noise from the
+    model fitted to real spectra. Needs no torch.
+    """
+    if peptides_file and fasta:
+        raise click.UsageError("give --peptides or --fasta, not both")
+    if not (peptides_file or fasta or library):
+        raise click.UsageError("give --peptides, --fasta or --library")
+    from training.data.realistic import simulate_mgf
+
+    try:
+        written = simulate_mgf(output, n_spectra, peptides=peptides_file,
+                               fasta=fasta, library=library, seed=seed)
+    except (OSError, ValueError) as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"wrote {written} spectra to {output}", err=True)
 
 
 @main.command()
-def plot() -> None:
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Where to write the PNGs (default: RUN_DIR).")
+def plot(run_dir, out_dir) -> None:
     """Plot training curves of a run directory."""
-    _not_yet("plot", 4)
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise click.ClickException(
+            "plotting needs matplotlib: pip install 'denovo[plot]'") \
+            from None
+    from training.plot import plot_run
+
+    try:
+        paths = plot_run(run_dir, out_dir=out_dir)
+    except (FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    for path in paths:
+        click.echo(f"wrote {path}")

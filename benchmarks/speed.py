@@ -1,0 +1,344 @@
+"""End-to-end sequencing speed (file in -> mzTab out), with Casanovo.
+
+For each beam width, runs ``denovo sequence``'s library path on the same
+spectra several times and reports the median spectra/s plus the time per
+stage (read, preprocess, model, decode, write); JIT warm-up and model
+loading are excluded. Casanovo runs side by side on the same spectra,
+same beam, same machine, from a separate venv this script creates and
+caches (``pip install casanovo pyarrow==21.0.0``; it pins numpy<2).
+Casanovo's weights cannot be downloaded offline, so it runs with random
+weights; a random model never emits its stop token, so its decoding
+length is capped (``--casanovo-max-length``, default 16, near real
+peptide lengths). Its time is measured around the whole command, minus
+the time of the same command on 8 spectra (start-up and model loading).
+
+Model: ``--model``, else the bundled default, else a randomly initialised
+TRM exported with torch (``training.model``; same compute as a trained
+one), else a constant ``onnx.helper`` stand-in (no compute; says so).
+
+Usage::
+
+    python benchmarks/speed.py [--input F.mgf] [--max-spectra 512]
+        [--beams 1 5] [--repeats 3] [--no-casanovo]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+DEFAULT_INPUT = ROOT.parent / "shared" / "data" / "real" / \
+    "QEPlus2_10212016_40_F5.mgf"
+VENV = Path.home() / ".cache" / "denovo-bench" / "casanovo-venv"
+
+
+def write_subset(path: Path, out: Path, n: int) -> int:
+    """First ``n`` spectra of an MGF, with charge, as a new MGF."""
+    from denovo.io import read_spectra
+
+    count = 0
+    with open(out, "w") as fh:
+        for s in read_spectra(path):
+            if count >= n:
+                break
+            if not s.ok or not s.charge:
+                continue
+            fh.write(f"BEGIN IONS\nTITLE=s{count}\n"
+                     f"PEPMASS={s.precursor_mz:.6f}\nCHARGE={s.charge}+\n"
+                     f"SCANS={count}\n")
+            fh.write("".join(f"{m:.5f} {i:.3f}\n"
+                             for m, i in zip(s.mz, s.intensity,
+                                             strict=True)))
+            fh.write("END IONS\n")
+            count += 1
+    return count
+
+
+def random_trm(path: Path) -> str:
+    """Export a randomly initialised default TRM; returns a description."""
+    import torch
+
+    from denovo.core.preprocess import PreprocessConfig
+    from denovo.core.vocab import DEFAULT_VOCABULARY
+    from denovo.engine.contract import metadata_props
+    from training.config import ModelConfig, to_dict
+    from training.model import TRM, ExportWrapper
+
+    torch.manual_seed(0)
+    cfg = ModelConfig()
+    model = ExportWrapper(TRM(cfg)).eval()
+    b, p = 2, 30
+    args = (torch.rand(b, p) * 1000, torch.rand(b, p),
+            torch.ones(b, p, dtype=torch.bool), torch.rand(b) * 1000 + 500,
+            torch.full((b,), 2, dtype=torch.long))
+    names = ["mz", "intensity", "mask", "precursor_mass", "charge"]
+    axes = {n: {0: "B", 1: "P"} for n in names[:3]}
+    axes.update({"precursor_mass": {0: "B"}, "charge": {0: "B"},
+                 "log_probs": {0: "B"}})
+    torch.onnx.export(model, args, str(path), input_names=names,
+                      output_names=["log_probs"], dynamic_axes=axes,
+                      opset_version=17, dynamo=False)
+    import onnx
+    proto = onnx.load(str(path))
+    meta = metadata_props(
+        vocabulary=DEFAULT_VOCABULARY, preprocess=PreprocessConfig(),
+        max_length=cfg.max_length, refinement_steps=cfg.steps,
+        provenance={"note": "random weights, benchmark only"},
+        model_config=to_dict(cfg))
+    for key, value in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(proto, str(path))
+    n_params = sum(x.numel() for x in model.parameters())
+    return (f"random-init TRM exported with torch ({n_params / 1e6:.2f} M "
+            f"params, dim {cfg.dim}, {cfg.steps} steps)")
+
+
+def constant_model(path: Path) -> str:
+    """Constant-logit ONNX stand-in built with onnx.helper."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from denovo.core.preprocess import PreprocessConfig
+    from denovo.core.vocab import DEFAULT_VOCABULARY as V
+    from denovo.engine.contract import metadata_props
+
+    slots = 41
+    table = np.random.default_rng(0).normal(size=(1, slots, len(V)))
+    mk = helper.make_node
+    nodes = [mk("ReduceSum", ["intensity", "ax"], ["s"], keepdims=1),
+             mk("Mul", ["s", "zero"], ["z"]),
+             mk("Unsqueeze", ["z", "ax"], ["z3"]),
+             mk("Add", ["z3", "T"], ["x"]),
+             mk("LogSoftmax", ["x"], ["log_probs"], axis=-1)]
+    init = [numpy_helper.from_array(table.astype(np.float32), "T"),
+            numpy_helper.from_array(np.array([1], np.int64), "ax"),
+            numpy_helper.from_array(np.zeros(1, np.float32), "zero")]
+    graph = helper.make_graph(
+        nodes, "constant",
+        [helper.make_tensor_value_info("intensity", TensorProto.FLOAT,
+                                       ["B", "P"])],
+        [helper.make_tensor_value_info("log_probs", TensorProto.FLOAT,
+                                       ["B", slots, len(V)])], init)
+    proto = helper.make_model(graph,
+                              opset_imports=[helper.make_opsetid("", 17)])
+    proto.ir_version = 8
+    for k, v in metadata_props(vocabulary=V, preprocess=PreprocessConfig(),
+                               max_length=slots - 1,
+                               refinement_steps=0).items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = k, v
+    onnx.save(proto, str(path))
+    return "constant onnx.helper stand-in (no model compute)"
+
+
+def pick_model(arg: str | None, tmp: Path) -> tuple[Path, str]:
+    from denovo.engine.session import DEFAULT_MODEL
+
+    if arg:
+        return Path(arg), f"given model {arg}"
+    if DEFAULT_MODEL.is_file():
+        return DEFAULT_MODEL, "bundled default model"
+    path = tmp / "model.onnx"
+    try:
+        return path, random_trm(path)
+    except ImportError as exc:
+        print(f"# torch/training unavailable ({exc}); constant stand-in")
+        return path, constant_model(path)
+
+
+def run_denovo(model: Path, mgf: Path, out: Path, *, beam: int,
+               batch_size: int, threads: int, repeats: int) -> dict:
+    """Median end-to-end time of the library path of `denovo sequence`."""
+    from denovo.engine import (DecodeConfig, EngineConfig, ModelSession,
+                               open_writers, sequence_files)
+
+    engine = EngineConfig(batch_size=batch_size, threads=threads)
+    decode = DecodeConfig(beam=beam)
+    session = ModelSession(model, threads=threads)
+    runs = []
+    for i in range(repeats + 1):  # the first run is the JIT warm-up
+        start = time.perf_counter()
+        with open_writers(mztab=out, inputs=[mgf], session=session,
+                          decode=decode) as writers:
+            summary = sequence_files([mgf], session=session, decode=decode,
+                                     config=engine, writers=writers)
+        wall = time.perf_counter() - start
+        if i:
+            runs.append((wall, summary))
+    wall, summary = sorted(runs, key=lambda r: r[0])[len(runs) // 2]
+    return {"seconds": wall, "n": summary.n_spectra,
+            "spectra_per_s": summary.n_spectra / wall,
+            "all_seconds": [r[0] for r in runs],
+            "stages": summary.stage_seconds,
+            "sequenced": summary.n_sequenced,
+            "no_mass_match": summary.n_no_mass_match}
+
+
+CASANOVO_CKPT = """
+import sys, torch, lightning, casanovo
+from casanovo.config import Config
+from casanovo.denovo.model_runner import ModelRunner
+torch.manual_seed(0)
+runner = ModelRunner(Config(sys.argv[2]))
+runner.initialize_tokenizer()
+runner.initialize_model(train=True)
+model = runner.model
+torch.save({"state_dict": model.state_dict(),
+            "hyper_parameters": dict(model.hparams),
+            "pytorch-lightning_version": lightning.__version__,
+            "epoch": 0, "global_step": 0}, sys.argv[1])
+print(casanovo.__version__)
+"""
+
+
+def casanovo_env() -> Path:
+    """The cached Casanovo venv (created on first use)."""
+    python = VENV / "bin" / "python"
+    if not python.exists():
+        print(f"# creating Casanovo venv in {VENV} (cached)")
+        subprocess.run([sys.executable, "-m", "venv",
+                        "--system-site-packages", str(VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q",
+                        "casanovo", "pyarrow==21.0.0"], check=True)
+    return python
+
+
+def casanovo_config(tmp: Path, *, beam: int, max_length: int,
+                    batch_size: int) -> Path:
+    """Casanovo's default config with our beam, length cap and batch."""
+    import yaml
+
+    default = tmp / "casanovo_default.yaml"
+    if not default.exists():
+        subprocess.run([str(VENV / "bin" / "casanovo"), "configure", "-d",
+                        str(tmp), "-o", default.stem, "-f"], check=True,
+                       capture_output=True)
+    config = yaml.safe_load(default.read_text())
+    config.update({"n_beams": beam, "top_match": 1,
+                   "max_peptide_len": max_length,
+                   "predict_batch_size": batch_size,
+                   "accelerator": "cpu", "devices": 1,
+                   "precursor_mass_tol": 20, "isotope_error_range": [0, 1]})
+    path = tmp / f"casanovo_beam{beam}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def run_casanovo(mgf: Path, tmp: Path, *, beam: int, max_length: int,
+                 batch_size: int, n: int, threads: int) -> dict:
+    """Time `casanovo sequence` with random weights on ``mgf``."""
+    python = casanovo_env()
+    config = casanovo_config(tmp, beam=beam, max_length=max_length,
+                             batch_size=batch_size)
+    ckpt = tmp / "casanovo_random.ckpt"
+    if not ckpt.exists():
+        proc = subprocess.run([str(python), "-c", CASANOVO_CKPT, str(ckpt),
+                               str(config)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError("cannot build a random Casanovo checkpoint:"
+                               "\n" + proc.stderr[-3000:])
+    small = tmp / "small.mgf"
+    if not small.exists():
+        write_subset(mgf, small, 8)
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads or os.cpu_count()))
+    times = {}
+    for name, path in (("small", small), ("full", mgf)):
+        out = tmp / f"casanovo_{name}_{beam}.mztab"
+        out.unlink(missing_ok=True)
+        cmd = [str(VENV / "bin" / "casanovo"), "sequence", str(path),
+               "--model", str(ckpt), "--config", str(config),
+               "--output_dir", str(tmp), "--output_root",
+               out.stem, "--force_overwrite"]
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        times[name] = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise RuntimeError("casanovo failed:\n" + proc.stderr[-3000:])
+    net = max(times["full"] - times["small"], 1e-9)
+    return {"seconds": times["full"], "startup_seconds": times["small"],
+            "spectra_per_s": n / net, "spectra_per_s_raw":
+            n / times["full"], "max_length": max_length}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model")
+    parser.add_argument("--input", type=Path, default=DEFAULT_INPUT)
+    parser.add_argument("--max-spectra", type=int, default=512)
+    parser.add_argument("--beams", type=int, nargs="+", default=[1, 5])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--no-casanovo", action="store_true")
+    parser.add_argument("--casanovo-max-length", type=int, default=16)
+    parser.add_argument("--out", type=Path, default=RESULTS / "speed")
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="denovo-speed-"))
+    mgf = tmp / "input.mgf"
+    n = write_subset(args.input, mgf, args.max_spectra)
+    model, model_note = pick_model(args.model, tmp)
+    print(f"# {n} spectra from {args.input.name}; model: {model_note}")
+    print(f"# {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} cores, threads={args.threads or 'all'}")
+    rows = []
+    for beam in args.beams:
+        ours = run_denovo(model, mgf, tmp / "out.mztab", beam=beam,
+                          batch_size=args.batch_size, threads=args.threads,
+                          repeats=args.repeats)
+        row = {"beam": beam, "denovo": ours, "casanovo": None}
+        if not args.no_casanovo:
+            try:
+                row["casanovo"] = run_casanovo(
+                    mgf, tmp, beam=beam, max_length=args.casanovo_max_length,
+                    batch_size=args.batch_size, n=n, threads=args.threads)
+            except (RuntimeError, subprocess.CalledProcessError,
+                    OSError) as exc:
+                print(f"# Casanovo skipped: {exc}")
+        rows.append(row)
+
+    header = ("| beam | denovo spectra/s | casanovo spectra/s | ratio | "
+              "read | preprocess | model | decode | write |")
+    lines = [header, "|" + "---|" * 9]
+    for row in rows:
+        d, c = row["denovo"], row["casanovo"]
+        st = d["stages"]
+        cas = f"{c['spectra_per_s']:.2f}" if c else "-"
+        ratio = f"{d['spectra_per_s'] / c['spectra_per_s']:.0f}x" if c \
+            else "-"
+        lines.append(
+            f"| {row['beam']} | {d['spectra_per_s']:.1f} | {cas} | {ratio} "
+            + "".join(f"| {st[k]:.3f}s " for k in
+                      ("read", "preprocess", "model", "decode", "write"))
+            + "|")
+    table = "\n".join(lines)
+    print(table)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"n_spectra": n, "input": args.input.name, "model": model_note,
+            "repeats": args.repeats, "batch_size": args.batch_size,
+            "threads": args.threads, "cpu_count": os.cpu_count(),
+            "casanovo_note": "random weights, max_length capped at "
+            f"{args.casanovo_max_length}; spectra/s excludes start-up "
+            "(time on 8 spectra subtracted)"}
+    args.out.with_suffix(".json").write_text(
+        json.dumps({"meta": meta, "rows": rows}, indent=2))
+    notes = "\n".join(f"- {k}: {v}" for k, v in meta.items())
+    args.out.with_suffix(".md").write_text(
+        f"# End-to-end speed (file in -> mzTab out)\n\n{notes}\n\n"
+        f"{table}\n\nStage times are for the median run (seconds).\n")
+
+
+if __name__ == "__main__":
+    main()

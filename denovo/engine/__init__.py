@@ -1,0 +1,21 @@
+"""The torch-free sequencing engine: ONNX Runtime plus Numba decoding.
+
+:mod:`~denovo.engine.contract` defines what an exported model looks like,
+:mod:`~denovo.engine.session` opens and validates one, and
+:mod:`~denovo.engine.pipeline` runs files through it.
+"""
+
+from ..core.decode import Candidate, DecodeConfig, Decoder
+from .contract import (FORMAT_VERSION, ModelFileError, ModelInfo,
+                       metadata_props)
+from .pipeline import (Engine, EngineConfig, Result, Summary, open_writers,
+                       sequence_files)
+from .session import DEFAULT_MODEL, ModelSession
+
+__all__ = [
+    "Candidate", "DecodeConfig", "Decoder",
+    "FORMAT_VERSION", "ModelFileError", "ModelInfo", "metadata_props",
+    "Engine", "EngineConfig", "Result", "Summary", "open_writers",
+    "sequence_files",
+    "DEFAULT_MODEL", "ModelSession",
+]

@@ -1,0 +1,211 @@
+"""The ONNX contract between an exported model and the engine.
+
+An exported denovo model is self-describing: its input and output names,
+dtypes and shapes are fixed here, and its ``metadata_props`` carry (as
+JSON strings) everything inference needs — vocabulary and masses,
+preprocessing settings, maximum length, refinement steps, provenance.
+The exporter writes the metadata with :func:`metadata_props`; the engine
+reads it back with :meth:`ModelInfo.from_metadata`, so both sides share
+one definition and a file that does not follow it is rejected early with
+a clear message instead of failing deep inside decoding.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from ..core.vocab import Vocabulary
+
+__all__ = [
+    "FORMAT_VERSION",
+    "SUPPORTED_VERSIONS",
+    "INPUTS",
+    "OUTPUT",
+    "KEYS",
+    "ModelFileError",
+    "ModelInfo",
+    "metadata_props",
+]
+
+FORMAT_VERSION = 1
+SUPPORTED_VERSIONS = (1,)
+
+# name -> (ONNX element type name, symbolic shape); B batch, P peaks.
+INPUTS = {
+    "mz": ("float32", ("B", "P")),
+    "intensity": ("float32", ("B", "P")),
+    "mask": ("bool", ("B", "P")),  # True = real peak
+    "precursor_mass": ("float32", ("B",)),  # neutral, Da
+    "charge": ("int64", ("B",)),
+}
+# Per-slot log-probabilities over the vocabulary, L = max_length + 1.
+OUTPUT = ("log_probs", "float32", ("B", "L", "V"))
+
+_PREFIX = "denovo."
+KEYS = tuple(_PREFIX + k for k in (
+    "format_version", "vocabulary", "preprocessing", "max_length",
+    "refinement_steps", "provenance", "model_config"))
+
+
+class ModelFileError(ValueError):
+    """The file is not a denovo model, or its metadata is unusable."""
+
+
+def _preprocess_to_dict(preprocess: Any) -> dict:
+    if isinstance(preprocess, Mapping):
+        return dict(preprocess)
+    to_dict = getattr(preprocess, "to_dict", None)
+    if to_dict is None:
+        raise TypeError("preprocess must be a PreprocessConfig or a dict, "
+                        f"got {type(preprocess).__name__}")
+    return dict(to_dict())
+
+
+def metadata_props(*, vocabulary: Vocabulary, preprocess: Any,
+                   max_length: int, refinement_steps: int,
+                   provenance: Mapping | None = None,
+                   model_config: Mapping | None = None) -> dict[str, str]:
+    """Metadata for ``onnx.ModelProto.metadata_props``, as JSON strings.
+
+    Parameters
+    ----------
+    vocabulary
+        The model's output vocabulary (index order = logit order).
+    preprocess
+        A ``PreprocessConfig`` (anything with ``to_dict``) or a plain dict
+        with every preprocessing setting used in training.
+    max_length
+        Maximum number of tokens; the output has ``max_length + 1`` slots.
+    refinement_steps
+        Number of recursive refinement steps baked into the graph.
+    provenance
+        Training provenance (config, data, steps, git commit, ...).
+    model_config
+        Model hyper-parameters, for the model card and size comparisons.
+    """
+    if not isinstance(vocabulary, Vocabulary):
+        raise TypeError("vocabulary must be a denovo Vocabulary")
+    if int(max_length) < 1 or int(refinement_steps) < 0:
+        raise ValueError("max_length must be >= 1 and refinement_steps "
+                         ">= 0")
+    values = {
+        "format_version": FORMAT_VERSION,
+        "vocabulary": vocabulary.to_dict(),
+        "preprocessing": _preprocess_to_dict(preprocess),
+        "max_length": int(max_length),
+        "refinement_steps": int(refinement_steps),
+        "provenance": dict(provenance or {}),
+        "model_config": dict(model_config or {}),
+    }
+    return {_PREFIX + k: json.dumps(v, sort_keys=True)
+            for k, v in values.items()}
+
+
+def _load(meta: Mapping[str, str], key: str, source: str) -> Any:
+    full = _PREFIX + key
+    if full not in meta:
+        raise ModelFileError(f"{source}: metadata key {full!r} is missing")
+    try:
+        return json.loads(meta[full])
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(
+            f"{source}: metadata {full!r} is not valid JSON ({exc})"
+        ) from None
+
+
+def _preprocess_from_dict(data: dict, source: str) -> Any:
+    """Rebuild ``PreprocessConfig`` when that module is available."""
+    try:
+        from ..core.preprocess import PreprocessConfig
+    except ImportError:  # core.preprocess not installed: keep the dict
+        return data
+    try:
+        return PreprocessConfig.from_dict(data)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ModelFileError(
+            f"{source}: preprocessing settings are not usable ({exc})"
+        ) from None
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Everything the engine needs to know about a model file."""
+
+    vocabulary: Vocabulary
+    preprocess: Any  # PreprocessConfig (or dict if unavailable)
+    max_length: int
+    refinement_steps: int
+    format_version: int = FORMAT_VERSION
+    provenance: dict = field(default_factory=dict)
+    model_config: dict = field(default_factory=dict)
+
+    @property
+    def n_slots(self) -> int:
+        """Number of output slots L = max_length + 1."""
+        return self.max_length + 1
+
+    @classmethod
+    def from_metadata(cls, meta: Mapping[str, str], *,
+                      source: str = "model") -> "ModelInfo":
+        """Validate ``metadata_props`` (as a dict) and rebuild the info.
+
+        Raises
+        ------
+        ModelFileError
+            If the file is not a denovo model, its format version is not
+            supported, or a value is malformed.
+        """
+        if not any(k.startswith(_PREFIX) for k in meta):
+            raise ModelFileError(
+                f"{source} is not a denovo model: it has no 'denovo.*' "
+                "metadata (export it with `denovo export`)")
+        version = _load(meta, "format_version", source)
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise ModelFileError(
+                f"{source}: format version {version!r} is not an integer")
+        if version not in SUPPORTED_VERSIONS:
+            raise ModelFileError(
+                f"{source}: model format version {version} is not "
+                f"supported by this denovo (supports "
+                f"{', '.join(map(str, SUPPORTED_VERSIONS))}); upgrade "
+                "denovo or re-export the model")
+        try:
+            vocabulary = Vocabulary.from_dict(
+                _load(meta, "vocabulary", source))
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, ModelFileError):
+                raise
+            raise ModelFileError(
+                f"{source}: vocabulary is not usable ({exc})") from None
+        preprocess = _load(meta, "preprocessing", source)
+        if not isinstance(preprocess, dict):
+            raise ModelFileError(
+                f"{source}: preprocessing must be a JSON object")
+        ints = {}
+        for key, low in (("max_length", 1), ("refinement_steps", 0)):
+            value = _load(meta, key, source)
+            if (not isinstance(value, int) or isinstance(value, bool)
+                    or value < low):
+                raise ModelFileError(
+                    f"{source}: {key} must be an integer >= {low}, got "
+                    f"{value!r}")
+            ints[key] = value
+        extras = {}
+        for key in ("provenance", "model_config"):
+            full = _PREFIX + key
+            value = _load(meta, key, source) if full in meta else {}
+            if not isinstance(value, dict):
+                raise ModelFileError(
+                    f"{source}: {key} must be a JSON object")
+            extras[key] = value
+        return cls(
+            vocabulary=vocabulary,
+            preprocess=_preprocess_from_dict(preprocess, source),
+            max_length=ints["max_length"],
+            refinement_steps=ints["refinement_steps"],
+            format_version=version,
+            provenance=extras["provenance"],
+            model_config=extras["model_config"],
+        )

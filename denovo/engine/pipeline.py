@@ -1,0 +1,383 @@
+"""The sequencing pipeline: read, preprocess, model, decode, write.
+
+Spectra stream through in batches, so memory stays flat on whole runs,
+and every input spectrum leaves exactly one :class:`Result` in input
+order — sequenced, flagged ``no_mass_match``, or ``skipped:<reason>`` —
+so nothing disappears between the file and the output.
+
+Preprocessing uses the settings stored in the model (the same function
+training used); a spectrum without a charge is tried at each configured
+charge and the best candidate kept (mass-matching first, then score).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from ..core.constants import PROTON
+from ..core.decode import Candidate, DecodeConfig, Decoder
+from ..core.preprocess import PreprocessConfig, preprocess_batch
+from ..io.psm import PSM
+from .session import ModelSession
+
+__all__ = [
+    "sequence_files",
+    "open_writers",
+    "EngineConfig",
+    "Match",
+    "Result",
+    "Summary",
+    "Engine",
+    "STAGES",
+    "NO_MASS_MATCH",
+    "NO_PEAKS_LEFT",
+]
+
+log = logging.getLogger(__name__)
+
+NO_MASS_MATCH = "no_mass_match"
+NO_PEAKS_LEFT = "skipped:no_peaks_after_preprocessing"
+# Reader statuses about the label only: the spectrum is still sequenced.
+_LABEL_ONLY = ("skipped:unknown_modification", "skipped:bad_label")
+STAGES = ("read", "preprocess", "model", "decode", "write")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """How the engine batches and runs (decoding is in DecodeConfig)."""
+
+    batch_size: int = 64  # model rows per batch (charge expansions count)
+    charges: tuple = (2, 3)  # tried for spectra without a charge
+    threads: int = 0  # ONNX Runtime intra-op threads, 0 = all cores
+
+    def __post_init__(self):
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        if not self.charges or min(self.charges) < 1:
+            raise ValueError("charges must be positive integers")
+        if self.threads < 0:
+            raise ValueError("threads must be >= 0")
+
+
+@dataclass(frozen=True)
+class Match:
+    """A candidate with the precursor charge it was decoded at."""
+
+    candidate: Candidate
+    charge: int
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome for one input spectrum.
+
+    ``status`` is ``"ok"`` (best match fits the precursor),
+    ``"no_mass_match"`` (best unconstrained peptide, flagged) or the
+    ``"skipped:<reason>"`` status; ``matches`` is best first and empty
+    for skipped spectra.
+    """
+
+    spectrum: object  # denovo.io Spectrum
+    matches: tuple = ()
+    status: str = "ok"
+
+    def psms(self) -> list[PSM]:
+        """Output rows: one per match, or one status row if none."""
+        if not self.matches:
+            return [PSM.from_spectrum(self.spectrum, status=self.status)]
+        return [PSM.from_spectrum(
+            self.spectrum, peptide=m.candidate.tokens,
+            score=m.candidate.score, aa_scores=m.candidate.aa_scores,
+            charge=m.charge, rank=rank,
+            status="ok" if m.candidate.mass_match else NO_MASS_MATCH)
+            for rank, m in enumerate(self.matches, 1)]
+
+
+@dataclass
+class Summary:
+    """Counts and timings of a run, for the final report."""
+
+    n_spectra: int = 0
+    n_sequenced: int = 0
+    n_no_mass_match: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+    stage_seconds: dict = field(
+        default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+
+    def add(self, result: Result) -> None:
+        """Count one result."""
+        self.n_spectra += 1
+        if result.status == "ok":
+            self.n_sequenced += 1
+        elif result.status == NO_MASS_MATCH:
+            self.n_no_mass_match += 1
+        else:
+            self.skipped[result.status] += 1
+
+    @property
+    def spectra_per_second(self) -> float:
+        return self.n_spectra / self.seconds if self.seconds > 0 else 0.0
+
+    def text(self) -> str:
+        """Human-readable multi-line report."""
+        lines = [
+            f"spectra in:        {self.n_spectra}",
+            f"sequenced:         {self.n_sequenced}",
+            f"no mass match:     {self.n_no_mass_match} "
+            "(best unconstrained peptide reported, flagged)",
+            f"skipped:           {sum(self.skipped.values())}",
+        ]
+        for reason, n in sorted(self.skipped.items()):
+            lines.append(f"  {reason}: {n}")
+        stages = ", ".join(f"{k} {v:.2f}s"
+                           for k, v in self.stage_seconds.items())
+        lines.append(f"time:              {self.seconds:.2f}s "
+                     f"({self.spectra_per_second:.1f} spectra/s; "
+                     f"{stages})")
+        return "\n".join(lines)
+
+
+def _usable(spectrum) -> bool:
+    return spectrum.ok or spectrum.status in _LABEL_ONLY
+
+
+def _timed(iterable: Iterable, seconds: dict, stage: str) -> Iterator:
+    """Yield from ``iterable``, adding the time spent in it to a stage."""
+    it = iter(iterable)
+    while True:
+        start = time.perf_counter()
+        try:
+            item = next(it)
+        except StopIteration:
+            seconds[stage] += time.perf_counter() - start
+            return
+        seconds[stage] += time.perf_counter() - start
+        yield item
+
+
+class Engine:
+    """Batches spectra through a model session and the decoder.
+
+    Parameters
+    ----------
+    session
+        An open :class:`ModelSession`; its metadata gives the vocabulary
+        and the preprocessing settings.
+    decode
+        Beam-search settings.
+    config
+        Batching and charge expansion.
+    """
+
+    def __init__(self, session: ModelSession, *,
+                 decode: DecodeConfig | None = None,
+                 config: EngineConfig | None = None):
+        self.session = session
+        self.config = config = config or EngineConfig()
+        decode = decode or DecodeConfig()
+        info = session.info
+        pre = info.preprocess
+        self.preprocess = (pre if isinstance(pre, PreprocessConfig)
+                           else PreprocessConfig.from_dict(pre))
+        self.decoder = Decoder(info.vocabulary, decode)
+        self.stage_seconds = dict.fromkeys(STAGES, 0.0)
+
+    def run(self, spectra: Iterable) -> Iterator[Result]:
+        """One :class:`Result` per spectrum, in input order (streaming)."""
+        cfg = self.config
+        pending, rows = [], 0
+        for spectrum in _timed(spectra, self.stage_seconds, "read"):
+            pending.append(spectrum)
+            if _usable(spectrum):
+                rows += 1 if spectrum.charge else len(cfg.charges)
+            if rows >= cfg.batch_size or len(pending) >= 4 * cfg.batch_size:
+                yield from self._flush(pending)
+                pending, rows = [], 0
+        if pending:
+            yield from self._flush(pending)
+
+    def _flush(self, spectra: list) -> list[Result]:
+        owner, charges = [], []
+        for i, s in enumerate(spectra):
+            if not _usable(s):
+                continue
+            for z in ((s.charge,) if s.charge else self.config.charges):
+                owner.append(i)
+                charges.append(int(z))
+        matches: list[list[Match]] = [[] for _ in spectra]
+        has_peaks = np.zeros(len(spectra), bool)
+        if owner:
+            self._sequence_rows(spectra, np.array(owner), np.array(charges),
+                                matches, has_peaks)
+        results = []
+        top = self.decoder.config.top_k
+        for i, s in enumerate(spectra):
+            if not _usable(s):
+                results.append(Result(s, (), s.status))
+            elif not has_peaks[i]:
+                results.append(Result(s, (), NO_PEAKS_LEFT))
+            else:
+                best = sorted(matches[i], key=lambda m: (
+                    m.candidate.mass_match, m.candidate.score),
+                    reverse=True)[:top]
+                status = "ok" if best[0].candidate.mass_match \
+                    else NO_MASS_MATCH
+                results.append(Result(s, tuple(best), status))
+        return results
+
+    def _sequence_rows(self, spectra, owner, charges, matches,
+                       has_peaks) -> None:
+        seconds = self.stage_seconds
+        start = time.perf_counter()
+        prec_mz = np.array([spectra[i].precursor_mz for i in owner],
+                           np.float64)
+        batch = preprocess_batch(
+            [spectra[i].mz for i in owner],
+            [spectra[i].intensity for i in owner], prec_mz, charges,
+            config=self.preprocess)
+        keep = np.flatnonzero(batch.n_peaks > 0)
+        has_peaks[owner[keep]] = True
+        if keep.size == 0:
+            seconds["preprocess"] += time.perf_counter() - start
+            return
+        width = int(batch.n_peaks[keep].max())
+        mz = batch.mz[keep, :width].astype(np.float32)
+        intensity = np.ascontiguousarray(batch.intensity[keep, :width])
+        mask = batch.mask[keep, :width]
+        mass = (prec_mz[keep] - PROTON) * charges[keep]
+        seconds["preprocess"] += time.perf_counter() - start
+
+        start = time.perf_counter()
+        log_probs = self.session.run(
+            mz=mz, intensity=intensity, mask=mask,
+            precursor_mass=mass.astype(np.float32),
+            charge=charges[keep].astype(np.int64))
+        seconds["model"] += time.perf_counter() - start
+
+        start = time.perf_counter()
+        found = self.decoder.candidates(
+            self.decoder.decode_arrays(log_probs, mass))
+        for row, cands in zip(keep, found, strict=True):
+            matches[owner[row]].extend(
+                Match(c, int(charges[row])) for c in cands)
+        seconds["decode"] += time.perf_counter() - start
+
+
+@contextlib.contextmanager
+def open_writers(*, mztab=None, csv=None, inputs: Iterable = (),
+                 session: ModelSession | None = None,
+                 decode: DecodeConfig | None = None) -> Iterator[list]:
+    """Open the mzTab and/or CSV writers for a run; closes them after.
+
+    The inputs are checked first (existence, format), so a typo in a file
+    name does not leave an empty output behind.
+    """
+    from ..io import CsvWriter, MzTabWriter
+    from ..io.formats import detect_format
+
+    inputs = [str(p) for p in inputs]
+    for path in inputs:
+        detect_format(path)
+    decode = decode or DecodeConfig()
+    vocab = session.info.vocabulary if session is not None else None
+    kwargs = {} if vocab is None else {"vocabulary": vocab}
+    settings = {"model": None if session is None else session.path.name,
+                "beam": decode.beam, "top_match": decode.top_k,
+                "precursor_tol_ppm": decode.precursor_tol_ppm,
+                "isotope_errors": ",".join(map(str, decode.isotope_errors))}
+    with contextlib.ExitStack() as stack:
+        writers = []
+        if mztab is not None:
+            writers.append(stack.enter_context(MzTabWriter(
+                mztab, inputs, settings=settings,
+                **kwargs)))
+        if csv is not None:
+            writers.append(stack.enter_context(CsvWriter(csv, **kwargs)))
+        yield writers
+
+
+def sequence_files(inputs: Iterable, *, session: ModelSession,
+                   decode: DecodeConfig | None = None,
+                   config: EngineConfig | None = None,
+                   writers: Iterable = (), rescore: bool = False,
+                   progress: bool = False) -> Summary:
+    """Sequence spectrum files and stream the rows into ``writers``.
+
+    Parameters
+    ----------
+    inputs
+        Spectrum files (mzML, mzXML, MGF, MSP; gzipped or not).
+    session
+        The open model.
+    decode, config
+        Decoding and engine settings.
+    writers
+        Objects with ``write_many(psms)`` (``denovo.io`` writers).
+    rescore
+        Re-rank candidates by fragment matching (not available yet).
+    progress
+        Show a tqdm progress bar (on stderr).
+
+    Raises
+    ------
+    denovo.io.errors.InputFileError
+        For a file that cannot be read; rows already written stay.
+    """
+    from ..io.reader import read_spectra
+
+    if rescore:
+        raise ValueError("--rescore is not available yet: it needs "
+                         "denovo.core.match; run with --no-rescore")
+    engine = Engine(session, decode=decode, config=config)
+    config = engine.config
+    writers = list(writers)
+    summary = Summary()
+    readers = []
+
+    def spectra():
+        for path in inputs:
+            reader = read_spectra(path)
+            readers.append(reader)
+            yield from reader
+
+    def flush(rows):
+        t0 = time.perf_counter()
+        for writer in writers:
+            writer.write_many(rows)
+        engine.stage_seconds["write"] += time.perf_counter() - t0
+
+    start = time.perf_counter()
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(unit=" spectra", desc="sequencing", leave=False)
+    rows = []
+    try:
+        for result in engine.run(spectra()):
+            rows.extend(result.psms())
+            summary.add(result)
+            if len(rows) >= config.batch_size:
+                flush(rows)
+                rows = []
+            if bar is not None:
+                bar.update(1)
+        flush(rows)
+    finally:
+        if bar is not None:
+            bar.close()
+    summary.seconds = time.perf_counter() - start
+    summary.stage_seconds = dict(engine.stage_seconds)
+    for reader in readers:
+        if reader.stats.damage:
+            log.warning("%s is damaged: %s (spectra before it were "
+                        "sequenced)", reader.stats.source,
+                        reader.stats.damage)
+    return summary

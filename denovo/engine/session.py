@@ -1,0 +1,120 @@
+"""An ONNX Runtime session for a denovo model, validated on opening.
+
+Opening checks everything the engine relies on before any spectrum is
+read — that the file is ONNX, carries denovo metadata of a supported
+version, and declares the contract's inputs and output — so a wrong file
+fails with one clear sentence rather than a shape error mid-run.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from .contract import INPUTS, OUTPUT, ModelFileError, ModelInfo
+
+__all__ = ["DEFAULT_MODEL", "ModelSession"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / \
+    "default.onnx"
+
+_ORT_TYPES = {"float32": "tensor(float)", "bool": "tensor(bool)",
+              "int64": "tensor(int64)"}
+_NUMPY_TYPES = {"float32": np.float32, "bool": np.bool_,
+                "int64": np.int64}
+
+
+class ModelSession:
+    """ONNX Runtime session plus the model's :class:`ModelInfo`.
+
+    Parameters
+    ----------
+    path
+        The ``.onnx`` file; None for the bundled default model.
+    threads
+        Intra-op threads of ONNX Runtime (0: its default, all cores).
+    """
+
+    def __init__(self, path: str | Path | None = None, *, threads: int = 0):
+        import onnxruntime as ort
+
+        self.path = Path(path) if path is not None else DEFAULT_MODEL
+        if not self.path.is_file():
+            if path is None:
+                raise ModelFileError(
+                    f"the default model ({self.path}) is not installed "
+                    "yet; pass a model file with -m MODEL.onnx")
+            raise ModelFileError(f"model file not found: {self.path}")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = max(int(threads), 0)
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(
+                str(self.path), sess_options=options,
+                providers=["CPUExecutionProvider"])
+        except Exception as exc:  # ORT raises several private types
+            first = str(exc).strip().splitlines()[0] if str(exc) else ""
+            raise ModelFileError(
+                f"{self.path} cannot be loaded as an ONNX model "
+                f"({type(exc).__name__}: {first[:200]})") from None
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.info = ModelInfo.from_metadata(meta, source=str(self.path))
+        self._check_io()
+
+    def _check_io(self) -> None:
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        unknown = sorted(set(inputs) - set(INPUTS))
+        if unknown:
+            raise ModelFileError(
+                f"{self.path}: unexpected model inputs {unknown}; the "
+                f"contract allows {sorted(INPUTS)}")
+        for name, arg in inputs.items():
+            want = _ORT_TYPES[INPUTS[name][0]]
+            if arg.type != want:
+                raise ModelFileError(
+                    f"{self.path}: input {name!r} is {arg.type}, the "
+                    f"contract says {want}")
+        self.input_names = tuple(n for n in INPUTS if n in inputs)
+        outputs = {o.name: o for o in self.session.get_outputs()}
+        name, dtype, _ = OUTPUT
+        if name not in outputs:
+            raise ModelFileError(
+                f"{self.path}: the model has no {name!r} output "
+                f"(outputs: {sorted(outputs)})")
+        if outputs[name].type != _ORT_TYPES[dtype]:
+            raise ModelFileError(
+                f"{self.path}: output {name!r} is {outputs[name].type}, "
+                f"expected {_ORT_TYPES[dtype]}")
+        shape = outputs[name].shape
+        want = (None, self.info.n_slots, len(self.info.vocabulary))
+        for got, exp in zip(shape[1:], want[1:], strict=False):
+            if isinstance(got, int) and got != exp:
+                raise ModelFileError(
+                    f"{self.path}: output {name!r} has static shape "
+                    f"{shape}, metadata implies [B, {want[1]}, {want[2]}]")
+
+    def run(self, *, mz: np.ndarray, intensity: np.ndarray,
+            mask: np.ndarray, precursor_mass: np.ndarray,
+            charge: np.ndarray) -> np.ndarray:
+        """Per-slot log-probabilities ``[B, L, V]`` for a padded batch.
+
+        Inputs the graph does not declare (an exporter may drop unused
+        ones) are not fed.
+        """
+        values = {"mz": mz, "intensity": intensity, "mask": mask,
+                  "precursor_mass": precursor_mass, "charge": charge}
+        feed = {n: np.ascontiguousarray(values[n],
+                                        _NUMPY_TYPES[INPUTS[n][0]])
+                for n in self.input_names}
+        (out,) = self.session.run([OUTPUT[0]], feed)
+        want = (mz.shape[0], self.info.n_slots, len(self.info.vocabulary))
+        if out.shape != want:
+            raise ModelFileError(
+                f"{self.path}: model returned log_probs of shape "
+                f"{out.shape}, expected {want}")
+        return out

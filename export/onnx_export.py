@@ -1,0 +1,301 @@
+"""Export a trained TRM to one self-describing, verified ONNX file.
+
+The whole recursive model — encoder and every refinement step, unrolled
+— becomes a single graph with dynamic batch and peak axes, so the engine
+needs nothing but ONNX Runtime. The file's ``metadata_props`` follow
+:mod:`denovo.engine.contract` (vocabulary, preprocessing, max length,
+refinement steps, provenance, model config). Export checks itself: the
+ONNX checker must pass and ONNX Runtime must reproduce PyTorch's
+log-probs on random batches of several shapes; the largest difference is
+logged and returned. Optional fp16 and int8 (dynamic quantisation)
+variants are written next to the fp32 file with their own differences.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+
+from denovo.core.vocab import DEFAULT_VOCABULARY, Vocabulary
+from denovo.engine import contract
+from training.config import ModelConfig, to_dict
+from training.model import TRM, ExportWrapper, load_model_from_checkpoint
+
+__all__ = [
+    "ExportReport",
+    "export_onnx",
+    "random_batch",
+    "spectra_batch",
+    "parity",
+]
+
+logger = logging.getLogger(__name__)
+
+INPUT_NAMES = tuple(contract.INPUTS)
+FP32_TOLERANCE = 1e-4
+# (batch, peaks) of the synthetic parity batches.
+PARITY_SHAPES = ((1, 8), (3, 57), (8, 150), (5, 300))
+
+
+@dataclass
+class ExportReport:
+    """What was written and how closely ONNX Runtime matches PyTorch."""
+
+    path: Path
+    max_abs_diff: float  # fp32 graph vs PyTorch, over all parity batches
+    diffs: list = field(default_factory=list)  # [(B, P, max abs diff)]
+    variants: dict = field(default_factory=dict)  # name -> {path, diff}
+    metadata: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"path": str(self.path), "max_abs_diff": self.max_abs_diff,
+                "diffs": self.diffs, "variants": {
+                    k: {**v, "path": str(v["path"])}
+                    for k, v in self.variants.items()}}
+
+
+def random_batch(batch: int, peaks: int, *, seed: int = 0,
+                 max_charge: int = 4) -> dict[str, np.ndarray]:
+    """A synthetic input batch following the ONNX contract.
+
+    Peaks are sorted by m/z and each spectrum has a random number of real
+    peaks (at least one), the rest padding, like preprocessed spectra.
+    """
+    rng = np.random.default_rng(seed)
+    mz = np.sort(rng.uniform(50, 2000, (batch, peaks)), axis=1)
+    n_real = rng.integers(1, peaks + 1, batch)
+    mask = np.arange(peaks)[None, :] < n_real[:, None]
+    intensity = rng.uniform(0, 1, (batch, peaks)) * mask
+    return {
+        "mz": np.where(mask, mz, 0).astype(np.float32),
+        "intensity": intensity.astype(np.float32),
+        "mask": mask,
+        "precursor_mass": rng.uniform(500, 4000, batch).astype(np.float32),
+        "charge": rng.integers(1, max_charge + 1, batch).astype(np.int64),
+    }
+
+
+def spectra_batch(path: str | Path, preprocess: Any, *,
+                  limit: int = 64) -> dict[str, np.ndarray]:
+    """Up to ``limit`` charged spectra of a file, preprocessed as in
+    training, as an input batch (for parity on real data).
+    """
+    from denovo.core.constants import PROTON
+    from denovo.core.preprocess import PreprocessConfig, preprocess_batch
+    from denovo.io import read_spectra
+
+    if not isinstance(preprocess, PreprocessConfig):
+        preprocess = PreprocessConfig.from_dict(dict(preprocess))
+    spectra = []
+    for spectrum in read_spectra(path):
+        if spectrum.charge and np.isfinite(spectrum.precursor_mz):
+            spectra.append(spectrum)
+        if len(spectra) == limit:
+            break
+    if not spectra:
+        raise ValueError(f"{path}: no spectra with charge and precursor")
+    prec = np.array([s.precursor_mz for s in spectra])
+    charge = np.array([s.charge for s in spectra], np.int64)
+    pre = preprocess_batch([s.mz for s in spectra],
+                           [s.intensity for s in spectra], prec, charge,
+                           config=preprocess)
+    return {"mz": pre.mz.astype(np.float32),
+            "intensity": pre.intensity.astype(np.float32),
+            "mask": pre.mask,
+            "precursor_mass": ((prec - PROTON) * charge).astype(np.float32),
+            "charge": charge}
+
+
+def _torch_log_probs(model: TRM, inputs: Mapping[str, np.ndarray]):
+    with torch.no_grad():
+        out = model(**{k: torch.from_numpy(np.asarray(v))
+                       for k, v in inputs.items()})
+    return out[-1].numpy()
+
+
+def parity(session: ort.InferenceSession, model: TRM,
+           batches: Iterable[Mapping[str, np.ndarray]]) -> list:
+    """Max abs difference of final log-probs, ONNX Runtime vs PyTorch.
+
+    Returns ``[(B, P, diff), ...]``, one entry per batch.
+    """
+    out = []
+    for inputs in batches:
+        feed = {k: np.asarray(inputs[k]) for k in INPUT_NAMES}
+        onnx_lp = session.run([contract.OUTPUT[0]], feed)[0]
+        ref = _torch_log_probs(model, feed)
+        if onnx_lp.shape != ref.shape:
+            raise RuntimeError(f"ONNX output shape {onnx_lp.shape} != "
+                               f"PyTorch {ref.shape}")
+        diff = float(np.max(np.abs(onnx_lp.astype(np.float32) - ref)))
+        b, p = feed["mz"].shape
+        out.append((int(b), int(p), diff))
+    return out
+
+
+def _session(path: Path) -> ort.InferenceSession:
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), opts,
+                                providers=["CPUExecutionProvider"])
+
+
+def _resolve(model_or_checkpoint: TRM | str | Path,
+             preprocess: Any, vocabulary: Vocabulary | None,
+             provenance: Mapping | None):
+    """Model, config and metadata inputs from a model or checkpoint."""
+    extra: dict = {}
+    if isinstance(model_or_checkpoint, TRM):
+        model = model_or_checkpoint
+        cfg: ModelConfig = model.cfg
+    else:
+        model, cfg, extra = load_model_from_checkpoint(model_or_checkpoint)
+        logger.info("loaded %s (%s weights)", model_or_checkpoint,
+                    "EMA" if extra["used_ema"] else "raw")
+    if preprocess is None:
+        preprocess = extra.get("preprocess")
+    from denovo.core.preprocess import PreprocessConfig
+
+    if preprocess is None:
+        logger.warning("no preprocessing settings given or stored in the "
+                       "checkpoint; writing the PreprocessConfig defaults")
+        preprocess = PreprocessConfig()
+    elif not isinstance(preprocess, PreprocessConfig):
+        # Validate now rather than write a file the engine rejects.
+        preprocess = PreprocessConfig.from_dict(dict(preprocess))
+    if vocabulary is None:
+        stored = extra.get("vocabulary")
+        vocabulary = (Vocabulary.from_dict(stored) if stored
+                      else DEFAULT_VOCABULARY)
+    if len(vocabulary) != cfg.vocab_size:
+        raise ValueError(f"vocabulary has {len(vocabulary)} tokens but the "
+                         f"model outputs {cfg.vocab_size}")
+    prov = {**extra.get("provenance", {}), **dict(provenance or {})}
+    return model, cfg, preprocess, vocabulary, prov
+
+
+def _write_variant(kind: str, src: Path, dst: Path) -> None:
+    if kind == "int8":
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+        logging.disable(logging.INFO)  # the quantiser logs per tensor
+        try:
+            quantize_dynamic(str(src), str(dst),
+                             weight_type=QuantType.QInt8)
+        finally:
+            logging.disable(logging.NOTSET)
+    elif kind == "fp16":
+        from onnxruntime.transformers.float16 import (
+            convert_float_to_float16,
+        )
+        half = convert_float_to_float16(onnx.load(str(src)),
+                                        keep_io_types=True)
+        onnx.save(half, str(dst))
+    else:
+        raise ValueError(f"unknown variant {kind!r} (fp16 or int8)")
+    # Quantisers may drop metadata_props: copy them over.
+    src_model, dst_model = onnx.load(str(src)), onnx.load(str(dst))
+    onnx.helper.set_model_props(dst_model, {
+        p.key: p.value for p in src_model.metadata_props})
+    onnx.save(dst_model, str(dst))
+
+
+def export_onnx(model_or_checkpoint: TRM | str | Path, path: str | Path, *,
+                opset: int = 17, preprocess: Any = None,
+                vocabulary: Vocabulary | None = None,
+                provenance: Mapping | None = None,
+                metadata: Mapping[str, str] | None = None,
+                all_steps: bool = False, variants: Iterable[str] = (),
+                batches: Iterable[Mapping[str, np.ndarray]] = (),
+                tolerance: float = FP32_TOLERANCE) -> ExportReport:
+    """Export, check and verify a model; return the parity report.
+
+    Parameters
+    ----------
+    model_or_checkpoint
+        A :class:`~training.model.TRM` or a checkpoint path (EMA weights
+        are used when the checkpoint has them).
+    path
+        Output ``.onnx`` file.
+    opset
+        ONNX opset (>= 17 for a single LayerNormalization op).
+    preprocess, vocabulary, provenance
+        Metadata; default to what the checkpoint stores (for a model:
+        ``PreprocessConfig()`` and the default vocabulary). ``provenance``
+        is merged over the checkpoint's.
+    metadata
+        Extra ``metadata_props`` (string values) added to the contract's.
+    all_steps
+        Also output ``step_log_probs`` (T, B, L, V) for diagnostics.
+    variants
+        Any of ``"fp16"``, ``"int8"``: extra files ``<stem>.<kind>.onnx``.
+    batches
+        Extra (e.g. real, preprocessed) input batches for the parity check,
+        in addition to synthetic ones of several shapes.
+    tolerance
+        Largest accepted fp32 difference; larger raises ``RuntimeError``.
+    """
+    model, cfg, preprocess, vocabulary, prov = _resolve(
+        model_or_checkpoint, preprocess, vocabulary, provenance)
+    was_training = model.training
+    model.eval()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wrapper = ExportWrapper(model, all_steps=all_steps).eval()
+    example = {k: torch.from_numpy(v) for k, v in random_batch(2, 16).items()}
+    outputs = [contract.OUTPUT[0]] + (["step_log_probs"] if all_steps
+                                      else [])
+    axes = {name: {0: "B", 1: "P"} for name in ("mz", "intensity", "mask")}
+    axes.update(precursor_mass={0: "B"}, charge={0: "B"},
+                log_probs={0: "B"}, step_log_probs={1: "B"})
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # legacy-exporter deprecation
+        torch.onnx.export(
+            wrapper, tuple(example[k] for k in INPUT_NAMES), str(path),
+            input_names=list(INPUT_NAMES), output_names=outputs,
+            dynamic_axes={k: v for k, v in axes.items()
+                          if k in INPUT_NAMES or k in outputs},
+            opset_version=opset, dynamo=False, do_constant_folding=True)
+    props = contract.metadata_props(
+        vocabulary=vocabulary, preprocess=preprocess,
+        max_length=cfg.max_length, refinement_steps=cfg.steps,
+        provenance=prov, model_config=to_dict(cfg))
+    props.update(dict(metadata or {}))
+    proto = onnx.load(str(path))
+    onnx.helper.set_model_props(proto, props)
+    onnx.checker.check_model(proto, full_check=True)
+    onnx.save(proto, str(path))
+
+    checks = [random_batch(b, p, seed=i)
+              for i, (b, p) in enumerate(PARITY_SHAPES)] + list(batches)
+    diffs = parity(_session(path), model, checks)
+    worst = max(d for _, _, d in diffs)
+    logger.info("ONNX Runtime vs PyTorch, max abs diff of log-probs: %.2e "
+                "(%s)", worst, ", ".join(f"B={b} P={p}: {d:.1e}"
+                                         for b, p, d in diffs))
+    report = ExportReport(path, worst, diffs, metadata=props)
+    if worst > tolerance:
+        raise RuntimeError(f"{path}: ONNX Runtime differs from PyTorch by "
+                           f"{worst:.2e} > {tolerance:.0e}")
+    for kind in variants:
+        dst = path.with_suffix(f".{kind}.onnx")
+        _write_variant(kind, path, dst)
+        try:
+            vdiffs = parity(_session(dst), model, checks)
+            vworst = max(d for _, _, d in vdiffs)
+        except Exception as exc:  # e.g. fp16 kernels missing on this CPU
+            logger.warning("%s variant written but not verifiable here: "
+                           "%s", kind, exc)
+            vworst = None
+        else:
+            logger.info("%s variant: max abs diff %.2e", kind, vworst)
+        report.variants[kind] = {"path": dst, "max_abs_diff": vworst}
+    model.train(was_training)
+    return report

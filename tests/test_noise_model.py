@@ -1,0 +1,124 @@
+"""Annotation of peaks, the fitted noise model and its committed JSON."""
+
+import numpy as np
+import pytest
+from pyteomics import mass as pmass
+
+from training.data.annotate import (NOISE, PEAK_CLASSES, AnnotationConfig,
+                                    annotate, model_view, spectrum_stats)
+from training.data.noise_model import (DEFAULT_PATH, FittedNoise, fit,
+                                       load_params, load_real)
+
+PEP = ("G", "A", "S", "P", "V", "T", "L", "F", "W", "K")
+SEQ = "GASPVTLFWK"
+C13 = 1.003355
+
+
+def _ion(i, kind, z=1):
+    """pyteomics oracle: m/z of the ion with i residues."""
+    part = SEQ[:i] if kind in "ab" else SEQ[-i:]
+    return pmass.fast_mass(part, ion_type=kind, charge=z)
+
+
+def test_annotate_labels_each_kind_of_peak():
+    prec = pmass.fast_mass(SEQ, charge=2)
+    b3, y4 = _ion(3, "b"), _ion(4, "y")
+    peaks = {
+        b3: "b/y", y4: "b/y", _ion(5, "y"): "b/y",
+        y4 + C13: "isotope",
+        _ion(2, "a"): "a",
+        _ion(6, "b") - 18.010565: "loss",
+        # Immonium: residue (amino acid - water) - CO + proton.
+        pmass.fast_mass("F") - 18.010565 - 27.994915 + 1.00727646677:
+            "immonium",
+        prec: "precursor",
+        # Internal b-type fragment "SPV": residues 3-5, no terminus.
+        pmass.fast_mass("SPV", ion_type="b", charge=1): "internal",
+        777.777: "noise",
+    }
+    mz = np.array(sorted(peaks))
+    inten = np.linspace(1, 2, len(mz))
+    ann = annotate(mz, inten, PEP, 2)
+    for m, k in zip(ann.mz, ann.klass, strict=True):
+        want = min((v for p, v in peaks.items() if abs(p - m) < 1e-6))
+        assert PEAK_CLASSES[k] == want, m
+    # The top b/y peak is the most intense of the three b/y peaks.
+    by_int = [v for m, v in zip(mz, inten, strict=True)
+              if peaks[m] == "b/y"]
+    assert ann.by_ref == pytest.approx(max(by_int) / inten.max())
+    assert ann.by_hit.sum() == 3
+    stats = spectrum_stats(ann)
+    assert stats["n_peaks"] == len(mz)
+    assert stats["peaks_noise"] == 1
+    assert stats["coverage"] == pytest.approx(3 / 18)
+    total = sum(stats[f"share_{c.replace('/', '')}"] for c in PEAK_CLASSES)
+    assert total == pytest.approx(1.0)
+
+
+def test_model_view_matches_a_plain_reference():
+    rng = np.random.default_rng(1)
+    mz = rng.uniform(20, 1500, 400)
+    inten = rng.lognormal(0, 2, 400).astype(np.float32)
+    cfg = AnnotationConfig(max_peaks=50)
+    got_mz, got_int = model_view(mz, inten, cfg)
+    ref = [(m, v) for m, v in zip(mz, inten, strict=True) if m >= 50]
+    top = max(v for _, v in ref)
+    ref = [(m, v / top) for m, v in ref if v / top >= 0.01]
+    ref = sorted(sorted(ref, key=lambda x: -x[1])[:50])
+    np.testing.assert_allclose(got_mz, [m for m, _ in ref])
+    np.testing.assert_allclose(got_int, [v for _, v in ref], rtol=1e-6)
+
+
+def test_committed_parameters_are_complete():
+    params = load_params()
+    assert DEFAULT_PATH.name == "noise_model.json"
+    assert params["n_spectra"] > 1000
+    assert "python -m training.data.noise_model" in params["command"]
+    for key in ("detection", "by_scatter", "a_ions", "losses", "immonium",
+                "precursor", "internal", "noise", "charge"):
+        assert key in params
+    p = np.array(params["detection"]["p"])
+    assert ((0 <= p) & (p <= 1)).all()
+    assert abs(sum(params["noise"]["mz_weights"]) - 1) < 1e-9
+
+
+def test_fitted_noise_samples_follow_the_parameters():
+    params = load_params()
+    noise = FittedNoise(params)
+    rng = np.random.default_rng(0)
+    prec = np.full(4000, 600.0)
+    charge = np.full(4000, 2)
+    counts, mz, level = noise.sample(rng, prec, charge)
+    assert counts.shape == (4000,) and len(mz) == counts.sum() == len(level)
+    mass = (600.0 - 1.00727646677) * 2
+    c = params["noise"]["log_count"]
+    want = np.exp(c["intercept"] + c["slope_log10_mass"] * np.log10(mass))
+    assert np.median(counts) == pytest.approx(want - 1, rel=0.1, abs=2)
+    assert mz.min() >= 50 and mz.max() <= 1.5 * mass
+    assert level.min() > 0
+    # Same seed, same noise.
+    again = noise.sample(np.random.default_rng(0), prec, charge)
+    np.testing.assert_array_equal(again[1], mz)
+
+
+def test_fit_on_a_few_real_spectra(shared_data):
+    spectra = load_real(shared_data)[:60]
+    if len(spectra) < 60:
+        pytest.skip("not enough real spectra")
+
+    def flat(peptides, charges):
+        # Independent of ms2pip: every b/y ion predicted equally intense.
+        return [np.ones((4, len(p) - p[0].endswith("-") - 1))
+                for p in peptides]
+
+    params = fit(spectra, flat, rounds=1)
+    assert 50 <= params["n_spectra"] <= 60
+    for group in (params["a_ions"], params["losses"]):
+        for fitted in group.values():
+            assert 0 <= fitted["p"] <= 1
+            assert 0 <= fitted["orphan"]["p"] <= 1
+    real = [spectrum_stats(annotate(s.mz, s.intensity, s.peptide, s.charge))
+            for s in spectra]
+    noise_peaks = np.median([r["peaks_noise"] for r in real])
+    assert noise_peaks > 0
+    assert NOISE == len(PEAK_CLASSES) - 1

@@ -1,0 +1,137 @@
+"""Realistic simulator: charge model, sources, batches, MGF and CLI."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from denovo.core.peptide import precursor_mz
+from denovo.io import read_spectra
+from training.data.annotate import annotate, spectrum_stats
+from training.data.ms2pip_library import LibraryIntensity
+from training.data.peptides import ListPeptides
+from training.data.realistic import (ChargeModel, RealisticPeptides,
+                                     RealisticSimulator, _features,
+                                     simulate_mgf)
+from training.data.synthetic import SimulationConfig
+
+CFG = SimulationConfig(min_length=7, max_length=20)
+
+
+def _peptide_file(path, letters, n=30, seed=0):
+    rng = np.random.default_rng(seed)
+    lines = ["".join(rng.choice(list(letters), 10)) + "K" for _ in range(n)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _simulator(tmp_path, **kw):
+    source = ListPeptides(_peptide_file(tmp_path / "p.txt", "AGLSTVEP"))
+    return RealisticSimulator(
+        source, intensity=LibraryIntensity(None, live=False), **kw)
+
+
+def test_charge_model_recovers_a_known_model():
+    rng = np.random.default_rng(0)
+    peps = [tuple(rng.choice(list("AGLKRH"), rng.integers(6, 30)))
+            for _ in range(6000)]
+    truth = ChargeModel((2, 3, 4), ((1.0, -1.0, 0.0, 0.0),
+                                    (-1.0, 0.5, 0.5, 0.0),
+                                    (-2.0, 0.5, 0.6, 0.0)))
+    charges = truth.sample(rng, peps)
+    fitted = ChargeModel.fit(peps, charges)
+    err = np.abs(fitted.probabilities(peps) - truth.probabilities(peps))
+    assert err.mean() < 0.03
+    assert ChargeModel.from_dict(fitted.to_dict()) == fitted
+    assert _features([("[UNIMOD:1]-", "K", "H")]).tolist() == \
+        [[1.0, 0.2, 2.0, 1.0]]
+
+
+def test_mixture_draws_sources_by_weight(tmp_path):
+    a = ListPeptides(_peptide_file(tmp_path / "a.txt", "AG"))
+    b = ListPeptides(_peptide_file(tmp_path / "b.txt", "ST"))
+    mix = RealisticPeptides([a, b], [3, 1])
+    peps = mix.sample(np.random.default_rng(0), 4000, min_length=6,
+                      max_length=20)
+    share_a = np.mean(["A" in p or "G" in p for p in peps])
+    assert share_a == pytest.approx(0.75, abs=0.03)
+    assert len(set(mix.unique(np.random.default_rng(1), 20))) == 20
+
+
+def test_batch_is_well_formed_and_reproducible(tmp_path):
+    sim = _simulator(tmp_path)
+    raw = sim.batch(np.random.default_rng(5), 16, CFG)
+    again = sim.batch(np.random.default_rng(5), 16, CFG)
+    np.testing.assert_array_equal(raw.mz, again.mz)
+    assert raw.offsets[0] == 0 and raw.offsets[-1] == len(raw.mz)
+    assert (np.diff(raw.offsets) > 0).all()
+    assert raw.intensity.dtype == np.float32 and (raw.intensity > 0).all()
+    assert set(raw.charge.tolist()) <= {2, 3, 4}
+    for i, pep in enumerate(raw.peptides):
+        mz, _ = raw.spectrum(i)
+        assert (np.diff(mz) >= 0).all()
+        want = precursor_mz(pep, int(raw.charge[i]))
+        assert abs(raw.precursor_mz[i] - want) / want < 20e-6
+
+
+def test_clean_spectra_hold_the_full_ladder_only(tmp_path):
+    sim = _simulator(tmp_path)
+    clean = SimulationConfig(min_length=7, max_length=20, clean_fraction=1)
+    raw = sim.batch(np.random.default_rng(0), 8, clean)
+    for i, pep in enumerate(raw.peptides):
+        stats = spectrum_stats(annotate(*raw.spectrum(i), pep,
+                                        int(raw.charge[i])))
+        assert stats["peaks_noise"] == 0
+        assert stats["coverage"] > 0.5
+
+
+def test_realistic_spectra_have_noise_and_partial_coverage(tmp_path):
+    sim = _simulator(tmp_path)
+    raw = sim.batch(np.random.default_rng(0), 64, CFG)
+    stats = [spectrum_stats(annotate(*raw.spectrum(i), p, int(raw.charge[i])))
+             for i, p in enumerate(raw.peptides)]
+    assert np.median([s["peaks_noise"] for s in stats]) > 10
+    assert 0.1 < np.median([s["coverage"] for s in stats]) < 0.95
+
+
+def test_simulate_mgf_round_trips(tmp_path):
+    peps = _peptide_file(tmp_path / "p.txt", "AGLSTVEPMC")
+    out = tmp_path / "sim.mgf"
+    assert simulate_mgf(out, 10, peptides=peps, seed=3,
+                        batch_size=4) == 10
+    spectra = list(read_spectra(out))
+    assert len(spectra) == 10 and all(s.ok for s in spectra)
+    for s in spectra:
+        assert s.peptide is not None and s.charge in (2, 3, 4)
+        want = precursor_mz(s.peptide, s.charge)
+        assert abs(s.precursor_mz - want) / want < 20e-6
+    with pytest.raises(ValueError, match="peptide list"):
+        simulate_mgf(out, 1)
+
+
+def test_cli_simulate(tmp_path):
+    from denovo.cli import main
+
+    peps = _peptide_file(tmp_path / "p.txt", "AGLSTVEP")
+    out = tmp_path / "cli.mgf"
+    runner = CliRunner()
+    res = runner.invoke(main, ["simulate", "--peptides", str(peps), "--n",
+                               "5", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert sum(1 for _ in read_spectra(out)) == 5
+    res = runner.invoke(main, ["simulate", "--n", "5", "-o", str(out)])
+    assert res.exit_code != 0 and "--peptides" in res.output
+
+
+def test_simulate_does_not_import_torch(tmp_path):
+    peps = _peptide_file(tmp_path / "p.txt", "AGLSTVEP")
+    code = ("import sys\nfrom denovo.cli import main\n"
+            "try:\n    main(['simulate', '--peptides', sys.argv[1], '--n',"
+            " '3', '-o', sys.argv[2]])\nexcept SystemExit:\n    pass\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    res = subprocess.run([sys.executable, "-c", code, str(peps),
+                          str(tmp_path / "x.mgf")], capture_output=True,
+                         text=True)
+    assert res.returncode == 0, res.stderr

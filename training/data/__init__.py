@@ -1,0 +1,8 @@
+"""Training data: peptide sources, the synthetic generator, real spectra,
+batching through the shared preprocessing, and the curriculum.
+
+Import submodules directly; this package re-exports nothing, so that
+``training.config`` can be imported without pulling in the generator.
+"""
+
+__all__: list[str] = []

@@ -1,0 +1,399 @@
+"""A noise and extra-peaks model fitted to real annotated HCD spectra.
+
+MS2PIP predicts b/y intensities only. Real spectra also hold isotope
+peaks, neutral losses, a ions, immonium ions, internal fragments, the
+unfragmented precursor and unexplained peaks, and they miss many b/y ions.
+This module learns all of that from the real spectra in
+``../shared/data/real`` (annotated with :mod:`training.data.annotate`)
+and stores the result as a small JSON, ``denovo/configs/noise_model.json``,
+fitted by::
+
+    python -m training.data.noise_model --data ../shared/data \\
+        --out denovo/configs/noise_model.json
+
+Intensities are relative to the most intense b/y peak of the spectrum
+(``ref``): that is what a b/y intensity model can predict, so every other
+peak is drawn relative to it. Distributions are log10-normal
+(``mu``, ``sigma``) or empirical quantiles. :class:`FittedNoise`
+implements the generator's ``NoiseModel`` protocol (unexplained peaks);
+the realistic simulator uses the other parameters too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from denovo.core.fragments import (ION_B, ION_Y, LOSS_H2O, LOSS_NAMES,
+                                   LOSS_NH3)
+
+from .annotate import (NOISE, PRECURSOR_KINDS, AnnotationConfig,
+                       annotate)
+
+__all__ = [
+    "DEFAULT_PATH",
+    "REAL_FILES",
+    "load_real",
+    "fit",
+    "load_params",
+    "FittedNoise",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PATH = (Path(__file__).resolve().parents[2] / "denovo" / "configs"
+                / "noise_model.json")
+# Labelled real spectra with their noise (the MSP library holds annotated
+# peaks only, so it is left out). (file, labels, fixed modifications)
+REAL_FILES = (
+    ("QEPlus2_10212016_40_F5.mgf", None, None),
+    ("pepnet_124.mgf", None, {"C": "C[UNIMOD:4]"}),
+    ("yeast_small.mzML", "yeast_small.mzid", None),
+)
+DETECTION_BINS = np.arange(-3.0, 0.01, 0.25)  # log10 predicted intensity
+NOISE_MZ_BINS = np.linspace(0.0, 1.5, 31)  # m/z / neutral precursor mass
+QUANTILES = np.linspace(0.0, 1.0, 21)
+
+
+def load_real(data_dir) -> list:
+    """Labelled, charged spectra of :data:`REAL_FILES` under ``data_dir``.
+
+    Returns ``Spectrum`` records; files that are absent are skipped.
+    """
+    from denovo.io import read_annotated
+
+    real = Path(data_dir) / "real"
+    out = []
+    for name, labels, fixed in REAL_FILES:
+        path = real / name
+        if not path.exists():
+            log.warning("%s not found, left out", path)
+            continue
+        reader = read_annotated(path, labels=(real / labels) if labels
+                                else None, fixed=fixed)
+        out.extend(s for s in reader if s.ok and s.peptide
+                   and s.charge and s.charge >= 2)
+    return out
+
+
+def _lognormal(values) -> dict:
+    v = np.log10(np.asarray(values, np.float64))
+    v = v[np.isfinite(v)]
+    if len(v) < 3:
+        return {"mu": -2.0, "sigma": 0.5, "n": int(len(v))}
+    return {"mu": float(np.mean(v)), "sigma": float(np.std(v)),
+            "n": int(len(v))}
+
+
+def _rate(obs, parent) -> dict:
+    """P(observed | parent observed) and log10(obs / parent).
+
+    ``obs`` and ``parent`` are relative to the spectrum's top b/y ion.
+    """
+    obs, parent = np.asarray(obs), np.asarray(parent)
+    base = parent > 0
+    both = base & (obs > 0)
+    out = _lognormal(obs[both] / parent[both])
+    out["p"] = float(both.sum() / max(base.sum(), 1))
+    # Seen although the parent is not (e.g. a2 without b2), vs the ref.
+    orphan = ~base & (obs > 0)
+    out["orphan"] = _lognormal(obs[orphan])
+    out["orphan"]["p"] = float(orphan.sum() / max((~base).sum(), 1))
+    return out
+
+
+def _fit_detection(anns, preds) -> tuple[dict, dict]:
+    logp, seen, resid = [], [], []
+    for ann, pred in zip(anns, preds, strict=True):
+        row = (ann.by_type == ION_Y).astype(int) + 2 * (ann.by_charge >= 2)
+        p = np.maximum(pred[row, ann.by_index - 1], 1e-4)
+        logp.append(np.log10(p))
+        seen.append(ann.by_obs > 0)
+        ok = ann.by_obs > 0
+        # Within-spectrum scatter: the spectrum's own scale cancels.
+        r = np.log10(ann.by_obs[ok] / p[ok])
+        resid.append(r - r.mean() if ok.sum() > 1 else r[:0])
+    logp, seen = np.concatenate(logp), np.concatenate(seen)
+    which = np.clip(np.digitize(logp, DETECTION_BINS) - 1, 0,
+                    len(DETECTION_BINS) - 1)
+    p_obs = [float(seen[which == b].mean()) if (which == b).any() else 0.0
+             for b in range(len(DETECTION_BINS))]
+    detection = {"log10_pred": DETECTION_BINS.tolist(), "p": p_obs}
+    resid = np.concatenate(resid)
+    return detection, {"mu": 0.0, "sigma": float(resid.std()),
+                       "n": int(len(resid))}
+
+
+def fit(spectra, predict_by, *,
+        config: AnnotationConfig | None = None,
+        rounds: int = 3, seed: int = 0) -> dict:
+    """Fit every parameter from labelled real spectra.
+
+    A direct fit is biased: a peak below the 1% view threshold is
+    invisible, and the simulator applies that threshold again. So the
+    direct estimates are then calibrated by simulation (method of
+    moments): ``rounds`` times, the real peptides are simulated at their
+    real charges, the same statistics are fitted to the simulated
+    spectra, and each rate is scaled (each log-mean shifted) by how far
+    the simulated estimate is from the real one.
+
+    Parameters
+    ----------
+    spectra
+        ``Spectrum`` records with ``peptide`` and ``charge``.
+    predict_by
+        ``(peptides, charges) -> list of [4, n - 1]`` b/y predictions
+        scaled to max 1 (:func:`training.data.ms2pip_library.predict`).
+    """
+    from .realistic import RealisticSimulator
+    from .synthetic import SimulationConfig
+
+    config = config or AnnotationConfig()
+    anns = [annotate(s.mz, s.intensity, s.peptide, s.charge, config=config)
+            for s in spectra]
+    keep = [i for i, a in enumerate(anns) if a.by_ref > 0]
+    anns = [anns[i] for i in keep]
+    peptides = [spectra[i].peptide for i in keep]
+    charges = np.array([spectra[i].charge for i in keep])
+    preds = predict_by(peptides, charges)
+    target = _direct_fit(anns, preds, config)
+    params = json.loads(json.dumps(target))
+    rng = np.random.default_rng(seed)
+    sim_config = SimulationConfig(min_length=1, max_length=100)
+    for r in range(rounds):
+        sim = RealisticSimulator(None, intensity=_Fixed(preds),
+                                 params=params)
+        batch = sim.spectra(rng, peptides, charges, sim_config)
+        sim_anns = [annotate(*batch.spectrum(i), peptides[i], charges[i],
+                             config=config) for i in range(len(batch))]
+        ok = [i for i, a in enumerate(sim_anns) if a.by_ref > 0]
+        got = _direct_fit([sim_anns[i] for i in ok],
+                          [preds[i] for i in ok], config)
+        _adjust(params, target, got)
+        log.info("calibration round %d done", r + 1)
+    return params
+
+
+class _Fixed:
+    """Intensity model returning given b/y predictions, in batch order."""
+
+    def __init__(self, preds):
+        self.preds = preds
+
+    def predict(self, ions, rng, config) -> np.ndarray:
+        from .ms2pip_library import LibraryIntensity
+
+        model = LibraryIntensity(None, live=False)
+        model.lookup = lambda peptides, charges: list(self.preds)
+        return model.predict(ions, rng, config)
+
+
+def _adjust(params: dict, target: dict, got: dict) -> None:
+    """Move ``params`` by the gap between ``target`` and ``got``."""
+    for key, want in target.items():
+        have, cur = got.get(key), params.get(key)
+        if key == "log_count":
+            cur["intercept"] += want["mean"] - have["mean"]
+        elif isinstance(want, dict) and isinstance(have, dict):
+            _adjust(cur, want, have)
+        elif key == "p" and isinstance(want, list):
+            params[key] = [float(np.clip(c * w / h, 0, 1)) if h > 0 else c
+                           for c, w, h in zip(cur, want, have,
+                                              strict=True)]
+        elif key == "p" and isinstance(want, float) and have > 0:
+            params[key] = float(np.clip(cur * want / have, 0, 1))
+        elif key == "mu" and isinstance(want, float):
+            params[key] = cur + want - have
+
+
+def _direct_fit(anns, preds, config: AnnotationConfig) -> dict:
+    detection, scatter = _fit_detection(anns, preds)
+    cat = np.concatenate
+
+    def rel(get):
+        return cat([get(a) / a.by_ref for a in anns])
+
+    # Isotope M+1 / parent grows with the fragment mass (averagine);
+    # strong parents only, so the 1% view threshold does not bias it.
+    par = rel(lambda a: a.by_obs)
+    iso = rel(lambda a: a.iso_obs)
+    mass = cat([a.by_mass for a in anns])
+    strong = (par >= 0.2) & (iso > 0)
+    iso_fit = _lognormal(iso[strong] / par[strong] / mass[strong])
+    a_idx = cat([a.a_index for a in anns])
+    a_obs, a_par = rel(lambda a: a.a_obs), rel(lambda a: a.a_parent)
+    a_ions = {"a2": _rate(a_obs[a_idx == 2], a_par[a_idx == 2]),
+              "other": _rate(a_obs[a_idx != 2], a_par[a_idx != 2])}
+    l_type, l_code = cat([a.loss_type for a in anns]), cat(
+        [a.loss_code for a in anns])
+    l_obs, l_par = rel(lambda a: a.loss_obs), rel(lambda a: a.loss_parent)
+    losses = {}
+    for series, sname in ((ION_B, "b"), (ION_Y, "y")):
+        for code in (LOSS_H2O, LOSS_NH3):
+            sel = (l_type == series) & (l_code == code)
+            losses[f"{sname}-{LOSS_NAMES[code]}"] = _rate(l_obs[sel],
+                                                          l_par[sel])
+    res = cat([a.immonium_residue for a in anns])
+    imm = rel(lambda a: a.immonium_obs)
+    immonium = {"pooled": _lognormal(imm[imm > 0]), "p": {}}
+    for r in sorted(set(res.tolist())):
+        immonium["p"][r] = float((imm[res == r] > 0).mean())
+    pre = np.stack([a.precursor_obs / a.by_ref for a in anns])
+    precursor = {}
+    for k, kind in enumerate(PRECURSOR_KINDS):
+        col = pre[:, k][np.isfinite(pre[:, k])]
+        precursor[kind] = _lognormal(col[col > 0])
+        precursor[kind]["p"] = float((col > 0).mean()) if len(col) else 0.0
+    internal = rel(lambda a: a.internal_obs)
+    internal_fit = _lognormal(internal[internal > 0])
+    internal_fit["p"] = float((internal > 0).mean())
+    # Unexplained peaks: how many, where, how intense.
+    counts = np.array([(a.klass == NOISE).sum() for a in anns], float)
+    x = np.log10([a.precursor_mass for a in anns])
+    design = np.stack([np.ones_like(x), x], axis=1)
+    y = np.log(counts + 1)
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    resid = y - design @ coef
+    # Relative to the base peak, which is not always a b/y ion: the
+    # b/y share of the base (ref) is drawn first, then noise below it.
+    noise_rel = cat([a.intensity[a.klass == NOISE] for a in anns])
+    noise_base = np.array([a.klass[np.argmax(a.intensity)] == NOISE
+                           for a in anns])
+    ref_base = np.array([a.by_ref for a in anns])[noise_base]
+    pos = cat([a.mz[a.klass == NOISE] / a.precursor_mass for a in anns])
+    hist, _ = np.histogram(pos, bins=NOISE_MZ_BINS)
+    noise = {
+        "log_count": {"intercept": float(coef[0]),
+                      "slope_log10_mass": float(coef[1]),
+                      "sigma": float(resid.std()),
+                      "mean": float(y.mean())},
+        "mz_bins": NOISE_MZ_BINS.tolist(),
+        "mz_weights": (hist / hist.sum()).tolist(),
+        "log10_base_quantiles": np.quantile(np.log10(noise_rel),
+                                            QUANTILES).tolist(),
+        "base": {"p": float(noise_base.mean()),
+                 "log10_ref_quantiles": np.quantile(
+                     np.log10(ref_base), QUANTILES).tolist()},
+    }
+    return {
+        "format": 1,
+        "n_spectra": len(anns),
+        "annotation": {"tol_da": config.tol_da,
+                       "min_ratio": config.min_ratio,
+                       "max_peaks": config.max_peaks,
+                       "max_internal": config.max_internal},
+        "detection": detection, "by_scatter": scatter,
+        "isotope_per_da": iso_fit, "a_ions": a_ions, "losses": losses,
+        "immonium": immonium, "precursor": precursor,
+        "internal": internal_fit, "noise": noise,
+        "noise_median_count": float(np.median(counts)),
+    }
+
+
+def load_params(path=None) -> dict:
+    """The fitted parameters (the committed JSON by default)."""
+    path = Path(path) if path is not None else DEFAULT_PATH
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path}: no fitted noise model; fit it with python -m "
+            "training.data.noise_model")
+    params = json.loads(path.read_text())
+    if params.get("format") != 1:
+        raise ValueError(f"{path}: unknown noise model format")
+    return params
+
+
+class FittedNoise:
+    """Unexplained peaks as seen in real spectra (``NoiseModel``).
+
+    Counts grow with the precursor mass (log-normal around a fitted
+    line), m/z follows the fitted histogram relative to the neutral
+    precursor mass, intensities the fitted quantiles relative to the most
+    intense b/y peak (the generator scales its ions to a maximum of 1).
+    """
+
+    def __init__(self, params: dict | None = None):
+        self.params = params if params is not None else load_params()
+        noise = self.params["noise"]
+        self._count = noise["log_count"]
+        self._bins = np.asarray(noise["mz_bins"])
+        w = np.asarray(noise["mz_weights"], np.float64)
+        self._weights = w / w.sum()
+        self._quant = np.asarray(noise["log10_base_quantiles"])
+        self._p_base = noise["base"]["p"]
+        self._ref = np.asarray(noise["base"]["log10_ref_quantiles"])
+
+    @staticmethod
+    def _draw(rng, quantiles: np.ndarray, n: int) -> np.ndarray:
+        q = rng.random(n) * (len(quantiles) - 1)
+        return np.interp(q, np.arange(len(quantiles)), quantiles)
+
+    def counts(self, rng: np.random.Generator,
+               mass: np.ndarray) -> np.ndarray:
+        """Number of noise peaks for precursors of neutral ``mass``."""
+        c = self._count
+        mu = c["intercept"] + c["slope_log10_mass"] * np.log10(mass)
+        draw = np.exp(mu + rng.normal(0.0, c["sigma"], len(mass))) - 1
+        return np.maximum(np.rint(draw), 0).astype(np.int64)
+
+    def sample(self, rng: np.random.Generator, precursor_mz: np.ndarray,
+               charge: np.ndarray, config=None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(counts [B], mz [sum counts], relative intensity)``."""
+        from denovo.core.constants import PROTON
+
+        mass = (np.asarray(precursor_mz) - PROTON) * np.asarray(charge)
+        counts = self.counts(rng, mass)
+        n = int(counts.sum())
+        b = rng.choice(len(self._weights), size=n, p=self._weights)
+        x = self._bins[b] + rng.random(n) * (self._bins[b + 1]
+                                             - self._bins[b])
+        mz = np.maximum(x * np.repeat(mass, counts), 50.0)
+        # In some spectra an unexplained peak is the base peak, above the
+        # top b/y ion (the unit here) by a fitted factor; the noise of
+        # other spectra is relative to the top b/y ion.
+        noisy_base = rng.random(len(mass)) < self._p_base
+        base = np.where(noisy_base,
+                        10.0 ** -self._draw(rng, self._ref, len(mass)), 1.0)
+        spec = np.repeat(np.arange(len(mass)), counts)
+        level = 10.0 ** self._draw(rng, self._quant, n) * base[spec]
+        if n:
+            order = np.lexsort((-level, spec))
+            first = np.zeros(len(mass) + 1, np.int64)
+            first[1:] = np.cumsum(counts)
+            top = order[first[:-1][(counts > 0) & noisy_base]]
+            level[top] = base[spec[top]]
+        return counts, mz, level.astype(np.float32)
+
+
+def _main(argv=None) -> None:
+    from .ms2pip_library import predict
+    from .realistic import ChargeModel
+
+    parser = argparse.ArgumentParser(
+        prog="python -m training.data.noise_model",
+        description="Fit the noise model to the real annotated spectra.")
+    parser.add_argument("--data", default="../shared/data")
+    parser.add_argument("--out", default=str(DEFAULT_PATH))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    spectra = load_real(args.data)
+    params = fit(spectra, predict)
+    params["charge"] = ChargeModel.fit(
+        [s.peptide for s in spectra],
+        np.array([s.charge for s in spectra])).to_dict()
+    params["fitted_on"] = [f[0] for f in REAL_FILES]
+    params["command"] = ("python -m training.data.noise_model --data "
+                         "../shared/data --out "
+                         "denovo/configs/noise_model.json")
+    Path(args.out).write_text(json.dumps(params, indent=1) + "\n")
+    log.info("wrote %s", args.out)
+
+
+if __name__ == "__main__":
+    _main()

@@ -1,0 +1,372 @@
+"""The Tiny Recursive Model (TRM) for de novo peptide sequencing.
+
+After "Less is More: Recursive Reasoning with Tiny Networks"
+(Jolicoeur-Martineau 2025). Instead of writing a peptide left to right,
+the model fills ``L = max_length + 1`` slots at once (residues, then an
+end token, then padding) and refines its own answer: per supervision step
+it updates a latent state ``z`` n times from the spectrum ``x``, the
+current answer ``y`` and ``z`` itself, then updates ``y`` from ``z``; the
+same small network is reused everywhere. Every step emits per-slot
+log-probabilities, so deep supervision can train each of them.
+
+Bottom-up: sinusoidal m/z features, attention, block, peak encoder,
+carry, the model, the export wrapper and the checkpoint loader.
+Shapes: B batch, P peaks, S = P + 2 encoder tokens, L slots, D width,
+V vocabulary, T steps, h heads, d = D / h.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .config import ModelConfig, from_dict, to_dict
+
+__all__ = [
+    "sinusoid_features",
+    "Attention",
+    "Block",
+    "PeakEncoder",
+    "Carry",
+    "TRM",
+    "ExportWrapper",
+    "load_model_from_checkpoint",
+    "checkpoint_dict",
+]
+
+
+def sinusoid_features(values: torch.Tensor,
+                      inv_wavelength: torch.Tensor) -> torch.Tensor:
+    """Multi-scale sin/cos features of masses, precise at 0.001 Da.
+
+    The phase ``value / wavelength`` is formed in float64 and reduced to
+    its fractional part before the trigonometry, so wavelengths far below
+    the float32 spacing of ``value * frequency`` still resolve a 0.036 Da
+    difference (K/Q) at m/z 2000.
+
+    values: (...) float32; inv_wavelength: (F,) float64 -> (..., 2F).
+    """
+    cycles = values.to(torch.float64).unsqueeze(-1) * inv_wavelength
+    phase = (cycles - torch.floor(cycles)).to(torch.float32) * (2 * math.pi)
+    return torch.cat([torch.sin(phase), torch.cos(phase)], dim=-1)
+
+
+class Attention(nn.Module):
+    """Multi-head attention whose keys/values can be computed once.
+
+    The recursive core cross-attends to the same encoded peaks dozens of
+    times; :meth:`kv` projects them once per forward pass.
+    """
+
+    def __init__(self, dim: int, heads: int, dropout: float = 0.0):
+        super().__init__()
+        self.heads = heads
+        self.q = nn.Linear(dim, dim)
+        self.k = nn.Linear(dim, dim)
+        self.v = nn.Linear(dim, dim)
+        self.out = nn.Linear(dim, dim)
+        self.drop = nn.Dropout(dropout)
+
+    def _split(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, dim = x.shape  # (B, N, D) -> (B, h, N, d)
+        return x.view(b, n, self.heads, dim // self.heads).transpose(1, 2)
+
+    def kv(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values of ``context`` (B, S, D), each (B, h, S, d)."""
+        return self._split(self.k(context)), self._split(self.v(context))
+
+    def forward(self, x: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor],
+                bias: torch.Tensor | None = None) -> torch.Tensor:
+        """Attend from ``x`` (B, N, D) to ``kv``; bias (B, 1, 1, S)."""
+        q = self._split(self.q(x))  # (B, h, N, d)
+        k, v = kv
+        scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+        if bias is not None:
+            scores = scores + bias  # -inf at padded keys
+        attn = scores.softmax(dim=-1)  # (B, h, N, S)
+        out = (attn @ v).transpose(1, 2)  # (B, N, h, d)
+        return self.drop(self.out(out.reshape(x.shape)))
+
+
+class Block(nn.Module):
+    """Post-norm transformer block: self-attn, optional cross-attn, MLP.
+
+    Post-norm (as in TRM) keeps the state's scale fixed however often the
+    block is applied recursively.
+    """
+
+    def __init__(self, dim: int, heads: int, ff_mult: int,
+                 dropout: float = 0.0, *, cross: bool = False):
+        super().__init__()
+        self.self_attn = Attention(dim, heads, dropout)
+        self.norm1 = nn.LayerNorm(dim)
+        self.cross = Attention(dim, heads, dropout) if cross else None
+        self.norm2 = nn.LayerNorm(dim) if cross else None
+        self.mlp = nn.Sequential(
+            nn.Linear(dim, ff_mult * dim), nn.GELU(),
+            nn.Linear(ff_mult * dim, dim), nn.Dropout(dropout))
+        self.norm3 = nn.LayerNorm(dim)
+
+    def forward(self, h: torch.Tensor, bias: torch.Tensor | None = None,
+                memory_kv: tuple[torch.Tensor, torch.Tensor] | None = None,
+                memory_bias: torch.Tensor | None = None) -> torch.Tensor:
+        """h (B, N, D) -> (B, N, D); cross-attends if ``memory_kv``."""
+        h = self.norm1(h + self.self_attn(h, self.self_attn.kv(h), bias))
+        if memory_kv is not None:
+            h = self.norm2(h + self.cross(h, memory_kv, memory_bias))
+        return self.norm3(h + self.mlp(h))
+
+
+def _key_bias(mask: torch.Tensor) -> torch.Tensor:
+    """(B, S) bool, True = real -> (B, 1, 1, S) additive attention bias."""
+    zero = torch.zeros((), dtype=torch.float32, device=mask.device)
+    bias = torch.where(mask, zero, torch.full_like(zero, float("-inf")))
+    return bias[:, None, None, :]
+
+
+class PeakEncoder(nn.Module):
+    """Peaks, precursor mass and charge -> encoded tokens ``x``.
+
+    Each peak token sums a projection of its m/z sinusoids and of its
+    intensity; the precursor mass (same sinusoids, own projection) and the
+    charge (embedding) are two more tokens that are never masked, so every
+    attention row has a real key.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        inv = torch.logspace(-math.log10(cfg.mz_min_wavelength),
+                             -math.log10(cfg.mz_max_wavelength),
+                             cfg.mz_frequencies, dtype=torch.float64)
+        self.register_buffer("inv_wavelength", inv, persistent=False)
+        self.max_charge = cfg.max_charge
+        feats = 2 * cfg.mz_frequencies
+        self.mz_proj = nn.Linear(feats, cfg.dim)
+        self.intensity_proj = nn.Sequential(
+            nn.Linear(1, cfg.dim), nn.GELU(), nn.Linear(cfg.dim, cfg.dim))
+        self.precursor_proj = nn.Linear(feats, cfg.dim)
+        self.charge_emb = nn.Embedding(cfg.max_charge + 1, cfg.dim)
+        self.norm = nn.LayerNorm(cfg.dim)
+        self.layers = nn.ModuleList(
+            Block(cfg.dim, cfg.heads, cfg.ff_mult, cfg.dropout)
+            for _ in range(cfg.encoder_layers))
+
+    def forward(self, mz: torch.Tensor, intensity: torch.Tensor,
+                mask: torch.Tensor, precursor_mass: torch.Tensor,
+                charge: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return memory (B, S, D) and its key mask (B, S), S = P + 2."""
+        inv = self.inv_wavelength.to(torch.float64)
+        peaks = (self.mz_proj(sinusoid_features(mz, inv))
+                 + self.intensity_proj(intensity.unsqueeze(-1)))  # (B,P,D)
+        prec = self.precursor_proj(
+            sinusoid_features(precursor_mass, inv)).unsqueeze(1)  # (B,1,D)
+        chg = self.charge_emb(
+            charge.clamp(0, self.max_charge)).unsqueeze(1)  # (B, 1, D)
+        x = self.norm(torch.cat([prec, chg, peaks], dim=1))  # (B, S, D)
+        keep = torch.ones_like(mask[:, :2])
+        full_mask = torch.cat([keep, mask], dim=1)  # (B, S)
+        bias = _key_bias(full_mask)
+        for layer in self.layers:
+            x = layer(x, bias)
+        return x, full_mask
+
+
+@dataclass
+class Carry:
+    """Recursive state: current answer ``y`` and latent ``z``, (B, L, D)."""
+
+    y: torch.Tensor
+    z: torch.Tensor
+
+    def detach(self) -> "Carry":
+        return Carry(self.y.detach(), self.z.detach())
+
+
+class TRM(nn.Module):
+    """Tiny Recursive Model: spectrum -> per-step per-slot log-probs.
+
+    Parameters
+    ----------
+    cfg
+        Sizes and recursion schedule (default ``ModelConfig()``).
+    """
+
+    def __init__(self, cfg: ModelConfig | None = None):
+        super().__init__()
+        cfg = ModelConfig() if cfg is None else cfg
+        self.cfg = cfg
+        self.n_slots = cfg.max_length + 1
+        self.encoder = PeakEncoder(cfg)
+        self.core = nn.ModuleList(
+            Block(cfg.dim, cfg.heads, cfg.ff_mult, cfg.dropout, cross=True)
+            for _ in range(cfg.core_layers))
+        self.slot_pos = nn.Parameter(0.02 * torch.randn(self.n_slots,
+                                                        cfg.dim))
+        self.y_init = nn.Parameter(0.02 * torch.randn(cfg.dim))
+        self.z_init = nn.Parameter(0.02 * torch.randn(cfg.dim))
+        self.head = nn.Linear(cfg.dim, cfg.vocab_size)
+
+    def _net(self, h: torch.Tensor, memory: list | None,
+             memory_bias: torch.Tensor | None) -> torch.Tensor:
+        """The shared network; with ``memory`` it also sees the peaks."""
+        for i, layer in enumerate(self.core):
+            h = layer(h, None, None if memory is None else memory[i],
+                      memory_bias)
+        return h
+
+    def initial_carry(self, batch: int) -> Carry:
+        """Learned start values, identical for every slot: (B, L, D)."""
+        shape = (batch, self.n_slots, self.cfg.dim)
+        return Carry(self.y_init.expand(shape), self.z_init.expand(shape))
+
+    def _cycle(self, carry: Carry, memory: list,
+               memory_bias: torch.Tensor) -> Carry:
+        """n latent updates z = f(x, y, z), then y = g(y, z)."""
+        y, z = carry.y, carry.z
+        for _ in range(self.cfg.latent_updates):
+            z = self._net(z + y + self.slot_pos, memory, memory_bias)
+        y = self._net(y + z, None, None)
+        return Carry(y, z)
+
+    def step(self, carry: Carry, memory: list,
+             memory_bias: torch.Tensor) -> tuple[Carry, torch.Tensor]:
+        """One supervision step: H cycles, then the output head.
+
+        Unless ``grad_all_cycles``, the first H - 1 cycles run without
+        gradients (TRM); unless ``detach_between_steps`` is off, the
+        returned carry is detached so each step's loss trains only its
+        own last cycle. Returns the new carry and log-probs (B, L, V).
+        """
+        no_grad = (contextlib.nullcontext() if self.cfg.grad_all_cycles
+                   else torch.no_grad())
+        with no_grad:
+            for _ in range(self.cfg.cycles - 1):
+                carry = self._cycle(carry, memory, memory_bias)
+        carry = self._cycle(carry, memory, memory_bias)
+        log_probs = self.head(carry.y).log_softmax(dim=-1)  # (B, L, V)
+        if self.cfg.detach_between_steps:
+            carry = carry.detach()
+        return carry, log_probs
+
+    def forward(self, mz: torch.Tensor, intensity: torch.Tensor,
+                mask: torch.Tensor, precursor_mass: torch.Tensor,
+                charge: torch.Tensor) -> torch.Tensor:
+        """Log-probs of every supervision step, (T, B, L, V).
+
+        Inputs follow the ONNX contract: mz, intensity (B, P) float32,
+        mask (B, P) bool (True = real peak), precursor_mass (B,) float32
+        (neutral, Da), charge (B,) int64.
+        """
+        x, x_mask = self.encoder(mz, intensity, mask, precursor_mass,
+                                 charge)
+        memory = [layer.cross.kv(x) for layer in self.core]  # per layer
+        memory_bias = _key_bias(x_mask)
+        carry = self.initial_carry(mz.shape[0])
+        outputs = []
+        for _ in range(self.cfg.steps):
+            carry, log_probs = self.step(carry, memory, memory_bias)
+            outputs.append(log_probs)
+        return torch.stack(outputs)  # (T, B, L, V)
+
+    def n_parameters(self) -> int:
+        """Number of trainable parameters."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+class ExportWrapper(nn.Module):
+    """What goes into the ONNX graph: final log-probs (and every step).
+
+    Outputs ``log_probs`` (B, L, V), plus ``step_log_probs`` (T, B, L, V)
+    when ``all_steps`` is set (for early-exit and flip-rate diagnostics).
+    """
+
+    def __init__(self, model: TRM, *, all_steps: bool = False):
+        super().__init__()
+        self.model = model
+        self.all_steps = all_steps
+
+    def forward(self, mz, intensity, mask, precursor_mass, charge):
+        steps = self.model(mz, intensity, mask, precursor_mass, charge)
+        if self.all_steps:
+            return steps[-1], steps
+        return steps[-1]
+
+
+def _strip_ema(state: dict) -> dict:
+    """Accept ``AveragedModel`` state dicts ('module.' keys, counter)."""
+    out = {}
+    for key, value in state.items():
+        if key == "n_averaged":
+            continue
+        out[key.removeprefix("module.")] = value
+    return out
+
+
+def load_model_from_checkpoint(
+        path: str | Path, *, use_ema: bool = True,
+) -> tuple[TRM, ModelConfig, dict]:
+    """Rebuild the model of a training checkpoint, in eval mode on CPU.
+
+    A checkpoint is a ``torch.save``-d dict of plain data: ``model_config``
+    (dict of every :class:`ModelConfig` field), ``model`` (state dict),
+    optionally ``ema`` (state dict of the same model, or of an
+    ``AveragedModel`` wrapping it; used when present and ``use_ema``),
+    ``preprocess`` (dict of every ``PreprocessConfig`` setting),
+    ``vocabulary`` (``Vocabulary.to_dict()``) and ``provenance`` (dict).
+    Other keys (optimizer, step, ...) are ignored here.
+
+    Returns
+    -------
+    model, config, extra
+        ``extra`` holds ``preprocess``, ``vocabulary``, ``provenance``
+        (``None``/``{}`` when absent) and ``used_ema`` (bool).
+    """
+    path = Path(path)
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"checkpoint {path} not found") from None
+    except Exception as exc:  # pickle/zip errors have many types
+        raise ValueError(f"{path}: not a readable denovo checkpoint "
+                         f"({exc})") from None
+    if not isinstance(ckpt, dict) or not {"model_config", "model"} <= set(
+            ckpt):
+        raise ValueError(f"{path}: not a denovo checkpoint (needs keys "
+                         "'model_config' and 'model')")
+    cfg = from_dict(ModelConfig, ckpt["model_config"],
+                    source=f"{path} [model_config]", partial=False)
+    model = TRM(cfg)
+    used_ema = use_ema and ckpt.get("ema") is not None
+    state = _strip_ema(ckpt["ema"]) if used_ema else ckpt["model"]
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ValueError(f"{path}: weights do not fit its model_config "
+                         f"({exc})") from None
+    model.eval()
+    extra = {"preprocess": ckpt.get("preprocess"),
+             "vocabulary": ckpt.get("vocabulary"),
+             "provenance": dict(ckpt.get("provenance") or {}),
+             "used_ema": used_ema}
+    return model, cfg, extra
+
+
+def checkpoint_dict(model: TRM, *, ema: dict | None = None,
+                    preprocess: dict | None = None,
+                    vocabulary: dict | None = None,
+                    provenance: dict | None = None) -> dict:
+    """The minimal checkpoint :func:`load_model_from_checkpoint` reads.
+
+    Trainers add their own keys (optimizer, step, ...) to the result.
+    """
+    return {"model_config": to_dict(model.cfg),
+            "model": model.state_dict(),
+            "ema": ema,
+            "preprocess": preprocess,
+            "vocabulary": vocabulary,
+            "provenance": dict(provenance or {})}

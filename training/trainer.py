@@ -1,0 +1,527 @@
+"""The training loop: curriculum, EMA, checkpoints, exact resume, DDP.
+
+Design choices, and why:
+
+* The data stream is a pure function of ``(seed, step, rank)``
+  (:func:`training.data.synthetic.step_rng`), so resuming needs no data
+  loader state and step ``k`` of a resumed run sees the same batch as
+  step ``k`` of an uninterrupted one.
+* The learning-rate schedule depends on ``train.max_steps`` only; use
+  :meth:`Trainer.fit` ``until=`` to stop early without changing it.
+* Checkpoints are written to a temporary file and moved into place with
+  :func:`os.replace`, so a crash never leaves a half-written
+  ``last.ckpt``. Everything in them is plain data that
+  ``torch.load(weights_only=True)`` accepts.
+* Evaluation and export use EMA weights.
+* Under ``torchrun`` each process draws its own batches (stream = rank),
+  gradients are averaged by DistributedDataParallel, and only rank 0
+  validates, logs and writes checkpoints.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import os
+import random
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from denovo.core.vocab import DEFAULT_VOCABULARY
+
+from .data.batch import RawBatch, collate, concat, to_arrays
+from .data.curriculum import Curriculum, Recipe
+from .data.peptides import DigestPeptides, ListPeptides, RandomPeptides
+from .data.synthetic import Simulator, step_rng
+from .losses import compute_losses
+from .metrics import (
+    MetricsLog,
+    greedy_decode,
+    peptide_metrics,
+    validation_metrics,
+)
+from .model import TRM, checkpoint_dict
+
+__all__ = ["Trainer", "lr_factor", "resolve_device", "run_training"]
+
+log = logging.getLogger(__name__)
+
+_VAL_STREAM = 1_000_003  # separates validation draws from training draws
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA, then MPS, then CPU; others are checked."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and \
+                torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda requested but CUDA is not available")
+    if name == "mps" and not (getattr(torch.backends, "mps", None)
+                              and torch.backends.mps.is_available()):
+        raise ValueError("--device mps requested but MPS is not available")
+    if name not in ("cuda", "mps", "cpu"):
+        raise ValueError(f"unknown device {name!r}; use auto, cuda, mps "
+                         "or cpu")
+    return torch.device(name)
+
+
+def lr_factor(step: int, *, warmup: int, total: int,
+              min_ratio: float) -> float:
+    """Linear warm-up, then cosine from 1 to ``min_ratio`` at ``total``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    span = max(total - warmup, 1)
+    progress = min((step - warmup) / span, 1.0)
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi
+                                                             * progress))
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+            timeout=5, cwd=Path(__file__).resolve().parent).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def _peptide_source(data):
+    if data.peptides == "list":
+        return ListPeptides(data.peptide_path, data.modifications)
+    if data.peptides == "fasta":
+        return DigestPeptides(data.peptide_path, data.modifications)
+    return RandomPeptides(data.modifications,
+                          tryptic_fraction=data.tryptic_fraction)
+
+
+class Trainer:
+    """Trains a :class:`training.model.TRM` on a :class:`Recipe`.
+
+    Parameters
+    ----------
+    recipe
+        Model, loss, data, training and curriculum settings.
+    out_dir
+        Run directory: checkpoints, ``metrics.jsonl``, CSV files.
+    device
+        ``auto``, ``cuda``, ``mps`` or ``cpu``.
+    resume
+        Checkpoint to continue from (``last.ckpt`` of an earlier run).
+    progress
+        Show a progress bar (rank 0 only).
+    """
+
+    def __init__(self, recipe: Recipe, out_dir: str | Path, *,
+                 device: str = "auto", resume: str | Path | None = None,
+                 progress: bool = True):
+        self.recipe = recipe
+        self.cfg = recipe.train
+        self.out_dir = Path(out_dir)
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.device = resolve_device(device)
+        if self.world > 1:
+            self._init_distributed()
+        self.is_main = self.rank == 0
+        self.progress = progress and self.is_main
+        self._check_recipe()
+        self.curriculum = Curriculum(recipe.curriculum)
+        self.max_steps = self.cfg.max_steps or self.curriculum.total_steps
+        torch.manual_seed(self.cfg.seed)
+        self.model = TRM(recipe.model).to(self.device)
+        self.ema = {k: v.detach().clone()
+                    for k, v in self.model.state_dict().items()}
+        self.optimizer = self._optimizer()
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: lr_factor(
+                s, warmup=self.cfg.warmup_steps, total=self.max_steps,
+                min_ratio=self.cfg.min_lr_ratio))
+        self.net = self.model
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            # With H > 1 cycles the first run without gradients, so some
+            # parameters (e.g. the initial carry) may get none.
+            self.net = DistributedDataParallel(
+                self.model, device_ids=ids, find_unused_parameters=True)
+        self.simulator = Simulator(_peptide_source(recipe.data))
+        self.train_real = self._real(recipe.data.train_files, "training")
+        self.val_real = self._real(recipe.data.val_files, "validation")
+        self.step = 0
+        self.best: float | None = None
+        self.commit = _git_commit()
+        if resume is not None:
+            self._load(Path(resume))
+        self._val_batches: list | None = None
+
+    # -- setup ----------------------------------------------------------
+    def _init_distributed(self) -> None:
+        import torch.distributed as dist
+
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        if self.device.type == "cuda":
+            self.device = torch.device("cuda", local)
+            torch.cuda.set_device(self.device)
+        if not dist.is_initialized():
+            dist.init_process_group(
+                "nccl" if self.device.type == "cuda" else "gloo")
+
+    def _check_recipe(self) -> None:
+        m = self.recipe.model
+        if m.vocab_size != len(DEFAULT_VOCABULARY):
+            raise ValueError(f"model.vocab_size is {m.vocab_size} but the "
+                             f"vocabulary has {len(DEFAULT_VOCABULARY)} "
+                             "tokens")
+        for i, stage in enumerate(self.recipe.curriculum):
+            if stage.simulation.max_length > m.max_length:
+                raise ValueError(
+                    f"curriculum stage {i + 1}: simulation.max_length "
+                    f"{stage.simulation.max_length} exceeds "
+                    f"model.max_length {m.max_length}")
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        # No weight decay on biases, norms and embeddings-like vectors.
+        decay = [p for p in self.model.parameters() if p.ndim >= 2]
+        rest = [p for p in self.model.parameters() if p.ndim < 2]
+        return torch.optim.AdamW(
+            [{"params": decay, "weight_decay": self.cfg.weight_decay},
+             {"params": rest, "weight_decay": 0.0}],
+            lr=self.cfg.lr, betas=(self.cfg.beta1, self.cfg.beta2))
+
+    def _real(self, files, what: str):
+        if not files:
+            return None
+        from .data.real import RealDataset
+
+        data = RealDataset(files, max_length=self.recipe.model.max_length)
+        log.info("%s spectra: %d from %d file(s)", what, len(data),
+                 len(files))
+        return data if len(data) else None
+
+    # -- data -----------------------------------------------------------
+    def _raw_batch(self, rng: np.random.Generator, size: int,
+                   stage) -> RawBatch:
+        n_real = 0
+        if self.train_real is not None and stage.real_fraction > 0:
+            n_real = int(round(stage.real_fraction * size))
+        parts = []
+        if size - n_real:
+            parts.append(self.simulator.batch(rng, size - n_real,
+                                              stage.simulation))
+        if n_real:
+            idx = rng.integers(0, len(self.train_real), size=n_real)
+            parts.append(self.train_real.raw_batch(idx))
+        return concat(parts)
+
+    def _tensors(self, raw: RawBatch) -> dict:
+        batch = collate(raw, preprocess=self.recipe.preprocess,
+                        max_length=self.recipe.model.max_length)
+        return {k: v.to(self.device) for k, v in batch.items()}
+
+    # -- training ---------------------------------------------------------
+    def _autocast(self):
+        enabled = self.cfg.bf16 and self.device.type == "cuda"
+        return torch.autocast(self.device.type, dtype=torch.bfloat16,
+                              enabled=enabled)
+
+    def _forward(self, net, batch: dict) -> torch.Tensor:
+        with self._autocast():
+            out = net(batch["mz"], batch["intensity"], batch["mask"],
+                      batch["precursor_mass"], batch["charge"])
+        return out.float()
+
+    def train_step(self) -> dict:
+        """One optimisation step; returns its scalar metrics."""
+        stage = self.curriculum.update(self.step)
+        rng = step_rng(self.cfg.seed, self.step, self.rank)
+        t0 = time.perf_counter()
+        batch = self._tensors(self._raw_batch(rng, self.cfg.batch_size,
+                                              stage))
+        t_data = time.perf_counter() - t0
+        self.net.train()
+        step_lp = self._forward(self.net, batch)
+        losses = compute_losses(
+            step_lp, batch["targets"], mz=batch["mz"],
+            intensity=batch["intensity"], mask=batch["mask"],
+            precursor_mass=batch["precursor_mass"], charge=batch["charge"],
+            cfg=stage.loss)
+        self.optimizer.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        clip = self.cfg.grad_clip if self.cfg.grad_clip > 0 else math.inf
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.optimizer.step()
+        self.scheduler.step()
+        self._update_ema()
+        self.step += 1
+        pred = greedy_decode(step_lp[-1].detach().cpu().numpy())
+        acc = peptide_metrics(pred, batch["targets"].cpu().numpy(),
+                              batch["precursor_mass"].double().cpu()
+                              .numpy())
+        row = {"step": self.step,
+               "stage": self.curriculum.index_at(self.step - 1) + 1,
+               "lr": lr, "grad_norm": float(norm),
+               "data_s": t_data, "step_s": time.perf_counter() - t0,
+               "train_token_accuracy": acc["token_accuracy"],
+               "train_sequence_accuracy": acc["sequence_accuracy"],
+               "train_length_accuracy": acc["length_accuracy"]}
+        for key, value in losses.items():
+            if value.ndim == 0:
+                row[key] = float(value.detach())
+        return row
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        # Warm-up keeps early EMA weights close to the live model.
+        decay = min(self.cfg.ema_decay, (1 + self.step) / (10 + self.step))
+        for key, value in self.model.state_dict().items():
+            if value.dtype.is_floating_point:
+                self.ema[key].lerp_(value, 1.0 - decay)
+            else:
+                self.ema[key].copy_(value)
+
+    def fit(self, *, until: int | None = None) -> dict:
+        """Train up to ``max_steps`` (or ``until``); returns last metrics.
+
+        Validates every ``val_every`` steps and at the end, writes
+        ``last.ckpt`` every ``checkpoint_every`` steps and at the end.
+        """
+        stop = min(self.max_steps, until or self.max_steps)
+        metrics = MetricsLog(self.out_dir, resume_step=self.step,
+                             enabled=self.is_main,
+                             tensorboard=self.cfg.tensorboard)
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=stop, initial=self.step, unit="step",
+                       dynamic_ncols=True)
+        last_val: dict = {}
+        start, t_start = self.step, time.perf_counter()
+        try:
+            while self.step < stop:
+                row = self.train_step()
+                if self.step % self.cfg.log_every == 0 or self.step == stop:
+                    elapsed = time.perf_counter() - t_start
+                    row["spectra_per_s"] = ((self.step - start)
+                                            * self.cfg.batch_size
+                                            * self.world / elapsed)
+                    metrics.write("train", row)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{row['loss']:.3f}",
+                                    stage=row["stage"])
+                val_due = (self.cfg.val_every
+                           and self.step % self.cfg.val_every == 0)
+                if val_due or self.step == stop:
+                    last_val = self.validate()
+                    metrics.write("val", {"step": self.step, **last_val})
+                    self._maybe_best(last_val)
+                if (self.cfg.checkpoint_every
+                        and self.step % self.cfg.checkpoint_every == 0) \
+                        or self.step == stop:
+                    self.save(self.out_dir / "last.ckpt")
+        finally:
+            if bar is not None:
+                bar.close()
+            metrics.close()
+        return last_val
+
+    # -- validation -------------------------------------------------------
+    def _validation_sets(self) -> list:
+        if self._val_batches is None:
+            sets = []
+            n = self.recipe.data.val_synthetic
+            if n:
+                stage = self.curriculum.stages[-1]
+                rng = step_rng(self.cfg.seed, 0, _VAL_STREAM)
+                sets.append(("val", self.simulator.batch(
+                    rng, n, stage.simulation)))
+            if self.val_real is not None:
+                sets.append(("real", self.val_real.raw_batch(
+                    np.arange(len(self.val_real)))))
+            self._val_batches = sets
+        return self._val_batches
+
+    @torch.no_grad()
+    def validate(self) -> dict:
+        """Metrics of the EMA weights on every validation set (rank 0)."""
+        if not self.is_main:
+            return {}
+        model = copy.deepcopy(self.model)
+        model.load_state_dict(self.ema)
+        model.eval()
+        out: dict = {}
+        bs = self.cfg.val_batch_size
+        for name, raw in self._validation_sets():
+            rows = []
+            for lo in range(0, len(raw), bs):
+                idx = np.arange(lo, min(lo + bs, len(raw)))
+                part = _subset(raw, idx)
+                arrays = to_arrays(part, preprocess=self.recipe.preprocess,
+                                   max_length=self.recipe.model.max_length)
+                batch = {k: torch.from_numpy(np.ascontiguousarray(v))
+                         .to(self.device) for k, v in arrays.items()}
+                lp = self._forward(model, batch).cpu().numpy()
+                rows.append((len(idx), validation_metrics(
+                    lp, arrays, decoder=self.cfg.decoder)))
+            total = sum(n for n, _ in rows)
+            for key in rows[0][1]:
+                out[f"{name}_{key}"] = float(sum(
+                    n * r[key] for n, r in rows) / total)
+        return out
+
+    def _maybe_best(self, val: dict) -> None:
+        prefix = "real" if "real_token_accuracy" in val else "val"
+        if f"{prefix}_token_accuracy" not in val:
+            return
+        score = (val[f"{prefix}_sequence_accuracy"]
+                 + val[f"{prefix}_token_accuracy"] / 10)
+        if self.best is None or score > self.best:
+            self.best = score
+            self.save(self.out_dir / "best.ckpt")
+
+    # -- checkpoints ------------------------------------------------------
+    def state(self) -> dict:
+        """The full checkpoint: model files plus trainer state."""
+        ckpt = checkpoint_dict(
+            self.model, ema=self.ema,
+            preprocess=self.recipe.preprocess.to_dict(),
+            vocabulary=DEFAULT_VOCABULARY.to_dict(),
+            provenance={"recipe": self.recipe.to_dict(), "step": self.step,
+                        "git_commit": self.commit,
+                        "train_files": list(self.recipe.data.train_files),
+                        "world_size": self.world})
+        rng = {"torch": torch.get_rng_state(),
+               "python": list(random.getstate()[1]),
+               "python_version": random.getstate()[0],
+               "python_gauss": random.getstate()[2]}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        ckpt.update({"optimizer": self.optimizer.state_dict(),
+                     "scheduler": self.scheduler.state_dict(),
+                     "step": self.step, "rng": rng,
+                     "curriculum": self.curriculum.state_dict(),
+                     "best": self.best})
+        return ckpt
+
+    def save(self, path: Path) -> None:
+        """Write a checkpoint atomically (rank 0 only)."""
+        if not self.is_main:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(self.state(), tmp)
+        os.replace(tmp, path)
+        log.debug("saved %s at step %d", path, self.step)
+
+    def _load(self, path: Path) -> None:
+        try:
+            ckpt = torch.load(path, map_location=self.device,
+                              weights_only=True)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"checkpoint {path} not found") \
+                from None
+        missing = {"model", "ema", "optimizer", "scheduler", "step",
+                   "rng"} - set(ckpt)
+        if missing:
+            raise ValueError(f"{path}: cannot resume, checkpoint lacks "
+                             f"{', '.join(sorted(missing))}")
+        self.model.load_state_dict(ckpt["model"])
+        self.ema = {k: v.to(self.device) for k, v in ckpt["ema"].items()}
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.step = int(ckpt["step"])
+        self.best = ckpt.get("best")
+        rng = ckpt["rng"]
+        torch.set_rng_state(rng["torch"].cpu())
+        random.setstate((rng["python_version"], tuple(rng["python"]),
+                         rng["python_gauss"]))
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
+        self.curriculum.load_state_dict(ckpt.get("curriculum") or {})
+        log.info("resumed from %s at step %d", path, self.step)
+
+
+def _subset(raw: RawBatch, idx: np.ndarray) -> RawBatch:
+    parts = []
+    for i in idx:
+        mz, inten = raw.spectrum(int(i))
+        parts.append(RawBatch(mz, inten, np.array([0, len(mz)], np.int64),
+                              raw.precursor_mz[[i]], raw.charge[[i]],
+                              [raw.peptides[i]]))
+    return concat(parts)
+
+
+def run_training(config_path, *, out_dir, resume=None, device: str = "auto",
+                 max_steps: int | None = None, train_files=(),
+                 val_files=(), progress: bool = True) -> dict:
+    """``denovo train``: load the recipe, apply overrides, train.
+
+    User-level problems (bad config, missing file, unreadable spectra)
+    become :class:`click.ClickException` with the message, not a
+    traceback.
+    """
+    import dataclasses
+
+    import click
+
+    from denovo.io import InputFileError
+
+    from .config import ConfigError
+    from .data.curriculum import load_recipe
+
+    rank = int(os.environ.get("RANK", "0"))
+    logging.getLogger("training").setLevel(
+        logging.INFO if rank == 0 else logging.WARNING)
+    try:
+        recipe = load_recipe(config_path)
+        train = recipe.train
+        if max_steps:
+            train = dataclasses.replace(train, max_steps=max_steps)
+        data = recipe.data
+        if train_files or val_files:
+            data = dataclasses.replace(
+                data, train_files=tuple(train_files) or data.train_files,
+                val_files=tuple(val_files) or data.val_files)
+        stages = recipe.curriculum
+        if train_files and all(s.real_fraction == 0 for s in stages):
+            log.warning("--train given but no curriculum stage draws real "
+                        "spectra; using real_fraction 0.5 in every stage")
+            stages = tuple(dataclasses.replace(s, real_fraction=0.5)
+                           for s in stages)
+        recipe = dataclasses.replace(recipe, train=train, data=data,
+                                     curriculum=stages)
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(out / "train.log")
+        handler.setFormatter(logging.Formatter(
+            "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.getLogger("training").addHandler(handler)
+        try:
+            trainer = Trainer(recipe, out, device=device, resume=resume,
+                              progress=progress)
+            result = trainer.fit()
+        finally:
+            logging.getLogger("training").removeHandler(handler)
+            handler.close()
+    except (ConfigError, InputFileError, FileNotFoundError,
+            ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if trainer.is_main:
+        click.echo(f"trained {trainer.step} steps; checkpoints in {out}")
+        for key in ("val_token_accuracy", "val_sequence_accuracy",
+                    "real_token_accuracy", "real_sequence_accuracy"):
+            if key in result:
+                click.echo(f"  {key}: {result[key]:.4f}")
+    return result
