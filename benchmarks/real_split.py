@@ -9,6 +9,10 @@ same side, whatever file it comes from, and the split never changes when
 files are added. Training may use ``train`` rows only; every accuracy on
 real spectra is reported on ``dev`` rows.
 
+With ``--mgf`` it also writes ``runs/real/{train,dev}.mgf``: the spectra of
+each side as annotated MGF (ProForma labels, title ``file:index``), which
+``denovo train --train`` and ``denovo evaluate --truth`` read directly.
+
 It also writes the example bundled with the package,
 ``denovo/data/example.mgf``: the first 40 dev spectra of the QEPlus2 file,
 copied verbatim (labels included), so the example is never trained on.
@@ -23,12 +27,14 @@ from pathlib import Path
 
 from denovo.core.peptide import plain_sequence, to_proforma
 from denovo.io import read_annotated
+from denovo.io.mgf_writer import MgfWriter
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "real"
 OUT = ROOT / "configs" / "real_split.tsv"
 EXAMPLE = ROOT / "denovo" / "data" / "example.mgf"
 EXAMPLE_SPECTRA = 40
+SPLIT_MGF = ROOT / "runs" / "real"
 DEV_PERCENT = 30
 
 # (spectra file, label file or None, fixed modifications)
@@ -68,8 +74,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("-o", "--out", type=Path, default=OUT)
+    parser.add_argument("--mgf", action="store_true",
+                        help=f"also write {SPLIT_MGF}/{{train,dev}}.mgf")
     args = parser.parse_args()
-    rows = []
+    rows, writers = [], {}
+    if args.mgf:
+        SPLIT_MGF.mkdir(parents=True, exist_ok=True)
+        writers = {side: MgfWriter(SPLIT_MGF / f"{side}.mgf").__enter__()
+                   for side in ("train", "dev")}
     for name, labels, fixed in SOURCES:
         label_path = args.data / labels if labels else None
         with read_annotated(args.data / name, labels=label_path,
@@ -78,8 +90,16 @@ def main() -> None:
                 if spec.peptide is None or spec.status != "ok":
                     continue
                 key = peptide_key(spec.peptide)
+                side = split_of(key)
                 rows.append((name, spec.index, to_proforma(spec.peptide),
-                             key, split_of(key)))
+                             key, side))
+                if writers:
+                    writers[side].write(
+                        spec.mz, spec.intensity,
+                        precursor_mz=spec.precursor_mz, charge=spec.charge,
+                        peptide=spec.peptide, title=f"{name}:{spec.index}")
+    for writer in writers.values():
+        writer.close()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w") as fh:
         fh.write("file\tindex\tpeptide\tkey\tsplit\n")

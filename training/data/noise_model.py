@@ -59,11 +59,21 @@ NOISE_MZ_BINS = np.linspace(0.0, 1.5, 31)  # m/z / neutral precursor mass
 QUANTILES = np.linspace(0.0, 1.0, 21)
 
 
-def load_real(data_dir) -> list:
+def load_real(data_dir, *, split_file=None, split: str = "train") -> list:
     """Labelled, charged spectra of :data:`REAL_FILES` under ``data_dir``.
 
-    Returns ``Spectrum`` records; files that are absent are skipped.
+    Returns ``Spectrum`` records; files that are absent are skipped. With
+    ``split_file`` (``configs/real_split.tsv``) only the spectra of that
+    side of the peptide split are kept, so a model fitted for training
+    never sees the dev spectra.
     """
+    keep = None
+    if split_file is not None:
+        with open(split_file) as fh:
+            next(fh)
+            keep = {(f, int(i)) for f, i, _, _, side in
+                    (line.rstrip("\n").split("\t") for line in fh)
+                    if side == split}
     from denovo.io import read_annotated
 
     real = Path(data_dir) / "real"
@@ -76,7 +86,8 @@ def load_real(data_dir) -> list:
         reader = read_annotated(path, labels=(real / labels) if labels
                                 else None, fixed=fixed)
         out.extend(s for s in reader if s.ok and s.peptide
-                   and s.charge and s.charge >= 2)
+                   and s.charge and s.charge >= 2
+                   and (keep is None or (name, s.index) in keep))
     return out
 
 
@@ -379,15 +390,20 @@ def _main(argv=None) -> None:
         description="Fit the noise model to the real annotated spectra.")
     parser.add_argument("--data", default="../shared/data")
     parser.add_argument("--out", default=str(DEFAULT_PATH))
+    parser.add_argument("--split", default="configs/real_split.tsv",
+                        help="fit on the train side of this peptide split "
+                        "('' for every labelled spectrum)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
-    spectra = load_real(args.data)
+    spectra = load_real(args.data, split_file=args.split or None)
+    log.info("fitting on %d spectra", len(spectra))
     params = fit(spectra, predict)
     params["charge"] = ChargeModel.fit(
         [s.peptide for s in spectra],
         np.array([s.charge for s in spectra])).to_dict()
     params["fitted_on"] = [f[0] for f in REAL_FILES]
+    params["split"] = f"{args.split}: train" if args.split else "all"
     params["command"] = ("python -m training.data.noise_model --data "
                          "../shared/data --out "
                          "denovo/configs/noise_model.json")
