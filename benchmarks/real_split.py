@@ -25,7 +25,7 @@ import hashlib
 from collections import Counter
 from pathlib import Path
 
-from denovo.core.peptide import plain_sequence, to_proforma
+from denovo.core.peptide import peptide_key, to_proforma
 from denovo.io import read_annotated
 from denovo.io.mgf_writer import MgfWriter
 
@@ -44,11 +44,6 @@ SOURCES = [
     ("proteometools_hcd_82.msp", None, None),
     ("yeast_small.mzML", "yeast_small.mzid", None),
 ]
-
-
-def peptide_key(peptide) -> str:
-    """What the split groups by: residues only, I = L."""
-    return plain_sequence(peptide).replace("I", "L")
 
 
 def split_of(key: str) -> str:

@@ -68,13 +68,17 @@ def main(verbose: int) -> None:
               help="Spectra per model batch [default: 64].")
 @click.option("--threads", type=click.IntRange(min=0),
               help="ONNX Runtime threads, 0 = all cores [default: 0].")
+@click.option("--mass-control/--no-mass-control", default=True,
+              show_default=True,
+              help="Keep only peptides that fit the precursor mass "
+                   "(off: plain beam search, for comparison).")
 @click.option("--rescore/--no-rescore", default=False, show_default=True,
               help="Re-rank candidates by fragment matching.")
 @click.option("--progress/--no-progress", default=True,
               show_default=True, help="Show a progress bar.")
 def sequence(inputs, model, beam, top_match, precursor_tol,
              isotope_errors, charges, output, csv_path, batch_size,
-             threads, rescore, progress) -> None:
+             threads, mass_control, rescore, progress) -> None:
     """Sequence spectra (mzML/mzXML/MGF/MSP) with an ONNX model.
 
     Every input spectrum gets one output row (top-1), skipped ones too,
@@ -96,7 +100,7 @@ def sequence(inputs, model, beam, top_match, precursor_tol,
                                      "integers like 0,1",
                                      param_hint=name) from None
 
-    decode, engine = {}, {}
+    decode, engine = {"mass_control": mass_control}, {}
     if beam is not None:
         decode["beam"] = beam
     if top_match is not None:

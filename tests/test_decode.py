@@ -233,3 +233,27 @@ def test_decoder_rejects_bad_shapes():
                           np.ones(3))
     with pytest.raises(ValueError):
         DecodeConfig(beam=0)
+
+
+def test_without_mass_control_candidates_are_unconstrained_but_flagged():
+    from denovo.core.decode import DecodeConfig, Decoder
+
+    v = DEFAULT_VOCABULARY
+    rng = np.random.default_rng(3)
+    lp = np.log(rng.dirichlet(np.ones(len(v)), size=(4, 8))).astype(
+        np.float32)
+    target = ("P", "E", "K")
+    pm = sum(v.masses[v.index(t)] for t in target) + H2O
+    free = Decoder(v, DecodeConfig(beam=3, mass_control=False))
+    controlled = Decoder(v, DecodeConfig(beam=3))
+    fits = []
+    for row in lp:
+        (cand,) = free.decode(row, pm)
+        mass = sum(v.masses[v.index(t)] for t in cand.tokens) + H2O
+        fit = any(abs(mass - (pm - k * C13_SPACING)) <= pm * 20e-6
+                  for k in (0, 1))
+        assert cand.mass_match == fit
+        fits.append(fit)
+        (constrained,) = controlled.decode(row, pm)
+        assert constrained.mass_match
+    assert not all(fits)  # random log-probs rarely hit the mass

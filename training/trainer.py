@@ -155,6 +155,7 @@ class Trainer:
             self.net = DistributedDataParallel(
                 self.model, device_ids=ids, find_unused_parameters=True)
         self.simulator = Simulator(_peptide_source(recipe.data))
+        self.realistic = self._realistic(recipe, "train")
         self.train_real = self._real(recipe.data.train_files, "training")
         self.val_real = self._real(recipe.data.val_files, "validation")
         self.step = 0
@@ -208,15 +209,45 @@ class Trainer:
                  len(files))
         return data if len(data) else None
 
+    @staticmethod
+    def _realistic(recipe: Recipe, side: str):
+        """The realistic simulator when a stage asks for it, else None."""
+        if all(s.realistic_fraction == 0 for s in recipe.curriculum):
+            return None
+        data = recipe.data
+        if not data.library:
+            raise ValueError("a curriculum stage has realistic_fraction > 0 "
+                             "but data.library names no MS2PIP library")
+        from .data.realistic import RealisticSimulator
+
+        exclude = frozenset()
+        if data.exclude_split:
+            with open(data.exclude_split) as fh:
+                next(fh)
+                exclude = frozenset(
+                    row[3] for row in (line.rstrip("\n").split("\t")
+                                       for line in fh) if row[4] == "dev")
+        sim = RealisticSimulator.from_library(data.library, side=side,
+                                              exclude=exclude)
+        log.info("realistic simulator: %d %s peptides from %s (%d dev "
+                 "peptides excluded)", len(sim.source), side, data.library,
+                 len(exclude))
+        return sim
+
     # -- data -----------------------------------------------------------
     def _raw_batch(self, rng: np.random.Generator, size: int,
                    stage) -> RawBatch:
         n_real = 0
         if self.train_real is not None and stage.real_fraction > 0:
             n_real = int(round(stage.real_fraction * size))
+        n_sim = size - n_real
+        n_realistic = int(round(stage.realistic_fraction * n_sim))
         parts = []
-        if size - n_real:
-            parts.append(self.simulator.batch(rng, size - n_real,
+        if n_sim - n_realistic:
+            parts.append(self.simulator.batch(rng, n_sim - n_realistic,
+                                              stage.simulation))
+        if n_realistic:
+            parts.append(self.realistic.batch(rng, n_realistic,
                                               stage.simulation))
         if n_real:
             idx = rng.integers(0, len(self.train_real), size=n_real)
@@ -347,6 +378,11 @@ class Trainer:
                 rng = step_rng(self.cfg.seed, 0, _VAL_STREAM)
                 sets.append(("val", self.simulator.batch(
                     rng, n, stage.simulation)))
+                if self.realistic is not None:
+                    # held-out library peptides (the "val" hash side)
+                    sim = self._realistic(self.recipe, "val")
+                    sets.append(("val_realistic", sim.batch(
+                        rng, n, stage.simulation)))
             if self.val_real is not None:
                 sets.append(("real", self.val_real.raw_batch(
                     np.arange(len(self.val_real)))))

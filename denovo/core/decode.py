@@ -313,6 +313,9 @@ class DecodeConfig:
     isotope_errors: tuple = (0, 1)  # allowed precursor isotope errors
     resolution: float = 0.01  # knapsack bin width (Da)
     merge_il: bool = True  # I and L as one hypothesis, reported as L
+    # False: plain beam search without the precursor constraint (for
+    # ablations); candidates that happen to fit are still flagged so.
+    mass_control: bool = True
 
     def __post_init__(self):
         if self.beam < 1 or self.top_k < 1:
@@ -410,11 +413,26 @@ class Decoder:
         known = pm[np.isfinite(pm)]
         lo, hi = self.table(float(known.max()) if known.size else 0.0)
         cfg = self.config
-        return beam_search_batch(
-            lp, pm, self.masses, self.kind, self.merge_from,
+        out = beam_search_batch(
+            lp, pm if cfg.mass_control else np.full_like(pm, np.nan),
+            self.masses, self.kind, self.merge_from,
             self.merge_into, self.isotope_errors,
             float(cfg.precursor_tol_ppm), lo, hi, float(cfg.resolution),
             int(cfg.beam), int(cfg.top_k))
+        if not cfg.mass_control:
+            out[4][:] = np.where(out[4] < 0, -1, self._fits(out, pm))
+        return out
+
+    def _fits(self, arrays: tuple, precursor_mass: np.ndarray) -> np.ndarray:
+        """1 where a candidate's mass fits the precursor window, else 0."""
+        tokens, lengths = arrays[0], arrays[1]
+        mass = self.masses[tokens].sum(axis=2) + H2O  # PAD weighs 0
+        pm = precursor_mass[:, None]
+        tol = pm * self.config.precursor_tol_ppm * 1e-6
+        fit = np.zeros(mass.shape, bool)
+        for k in self.isotope_errors:
+            fit |= np.abs(mass - (pm - k * C13_SPACING)) <= tol
+        return (fit & (lengths > 0)).astype(np.int8)
 
     def candidates(self, arrays: tuple) -> list[list[Candidate]]:
         """Turn :meth:`decode_arrays` output into candidate lists."""

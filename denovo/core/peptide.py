@@ -32,6 +32,7 @@ __all__ = [
     "to_peprec",
     "from_peprec",
     "plain_sequence",
+    "peptide_key",
     "peptide_mass",
     "precursor_mz",
 ]
@@ -275,6 +276,16 @@ def plain_sequence(peptide, *,
                    vocabulary: Vocabulary = DEFAULT_VOCABULARY) -> str:
     """The bare residue letters, modifications dropped."""
     return "".join(t.residue for t in _tokens(peptide, vocabulary))
+
+
+def peptide_key(peptide) -> str:
+    """Bare residues with I written as L.
+
+    Spectra are split and "seen" peptides are recognised by this key, so
+    that I/L variants and modified forms of a peptide stay together.
+    """
+    return "".join(t[0] for t in peptide if not t.endswith("-")) \
+        .replace("I", "L")
 
 
 def peptide_mass(peptide, *,

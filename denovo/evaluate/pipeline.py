@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from ..core.peptide import peptide_key as core_peptide_key
 from ..core.vocab import DEFAULT_VOCABULARY, Vocabulary
 from .matching import DEFAULT_MATCH, MatchConfig
 from .metrics import Metrics, compute_metrics
@@ -73,7 +74,7 @@ def peptide_key(peptide: str | Sequence[str]) -> str:
     and mass deltas are dropped).
     """
     if not isinstance(peptide, str):
-        peptide = "".join(t[:1] for t in peptide if not t.endswith("-"))
+        return core_peptide_key(peptide)
     m = _FLANKS.match(peptide.strip())
     text = m.group(1) if m else peptide
     return _MODS.sub("", text).upper().replace("I", "L")

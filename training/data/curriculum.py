@@ -69,6 +69,11 @@ class DataConfig:
     train_files: tuple[str, ...] = ()  # annotated real spectra
     val_files: tuple[str, ...] = ()  # annotated real spectra
     val_synthetic: int = 256  # held-out synthetic validation spectra
+    # Realistic simulation (training.data.realistic): MS2PIP library
+    # directory, and a peptide split file (configs/real_split.tsv) whose
+    # dev peptides are never simulated for training.
+    library: str = ""
+    exclude_split: str = ""
 
     def __post_init__(self):
         if self.peptides not in ("random", "list", "fasta"):
@@ -88,12 +93,16 @@ class CurriculumStage:
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     real_fraction: float = 0.0  # share of each batch from real spectra
+    # share of the simulated part made by the realistic simulator
+    # (MS2PIP intensities + fitted noise) instead of the basic one
+    realistic_fraction: float = 0.0
 
     def __post_init__(self):
         if self.steps < 1:
             raise ConfigError("stage steps must be >= 1")
-        if not 0.0 <= self.real_fraction <= 1.0:
-            raise ConfigError("real_fraction must be in [0, 1]")
+        for name in ("real_fraction", "realistic_fraction"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"{name} must be in [0, 1]")
 
 
 class Curriculum:

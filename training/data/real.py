@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import Dataset
 
+from denovo.core.peptide import peptide_key
 from denovo.core.vocab import DEFAULT_VOCABULARY, Vocabulary
 
 from .batch import RawBatch, from_spectra
@@ -28,7 +29,6 @@ from .batch import RawBatch, from_spectra
 __all__ = [
     "RealDataset",
     "label_file_for",
-    "peptide_key",
     "split_by_peptide",
     "leave_one_out",
 ]
@@ -135,13 +135,6 @@ def _exclusion(spectrum, max_length: int) -> str:
     if len(spectrum.mz) == 0:
         return "no peaks"
     return ""
-
-
-def peptide_key(peptide) -> str:
-    """Residues only, I as L: spectra of one key stay on one side."""
-    from denovo.core.peptide import plain_sequence
-
-    return plain_sequence(peptide).replace("I", "L")
 
 
 def split_by_peptide(peptides, *, fractions=(0.8, 0.1, 0.1),

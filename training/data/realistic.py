@@ -21,6 +21,8 @@ the noise model was fitted in.
 
 from __future__ import annotations
 
+import hashlib
+
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,7 @@ import numpy as np
 
 from denovo.core.constants import C13_SPACING, CO, PROTON
 from denovo.core.fragments import ION_A, ION_B, ION_Y, LOSS_NAMES, LOSS_NONE
+from denovo.core.peptide import peptide_key
 from denovo.core.vocab import DEFAULT_VOCABULARY, Vocabulary
 
 from .annotate import PRECURSOR_KINDS, internal_mz, precursor_peaks
@@ -43,6 +46,7 @@ __all__ = [
     "ChargeModel",
     "RealisticPeptides",
     "LibraryPeptides",
+    "holdout_side",
     "RealisticSimulator",
     "simulate_mgf",
 ]
@@ -193,11 +197,32 @@ class RealisticPeptides:
         return list(seen)
 
 
-class LibraryPeptides:
-    """The peptidoforms of an MS2PIP library, drawn uniformly by length."""
+def holdout_side(peptide, val_percent: int = 5) -> str:
+    """"val" for a stable ``val_percent`` share of peptides, else "train"."""
+    digest = hashlib.sha256(peptide_key(peptide).encode()).digest()
+    return "val" if int.from_bytes(digest[:4], "big") % 100 < val_percent \
+        else "train"
 
-    def __init__(self, library: Library):
-        self.peptides = library.peptides()
+
+class LibraryPeptides:
+    """The peptidoforms of an MS2PIP library, drawn uniformly by length.
+
+    ``side`` keeps all peptides ("all") or one side of a stable hash
+    split by peptide ("train" / "val", see :func:`holdout_side`), so
+    simulated validation spectra have peptides never trained on.
+    ``exclude`` holds peptide keys (:func:`peptide_key`) never to draw,
+    e.g. those of the real dev split.
+    """
+
+    def __init__(self, library: Library, *, side: str = "all",
+                 exclude=frozenset()):
+        if side not in ("all", "train", "val"):
+            raise ValueError(f"side must be all, train or val, not {side!r}")
+        self.peptides = [p for p in library.peptides()
+                         if (side == "all" or holdout_side(p) == side)
+                         and peptide_key(p) not in exclude]
+        if not self.peptides:
+            raise ValueError(f"no library peptides on side {side!r}")
         self._lengths = np.array([len(p) for p in self.peptides])
 
     def __len__(self) -> int:
@@ -250,11 +275,16 @@ class RealisticSimulator:
         self._det_p = np.asarray(det["p"])
 
     @classmethod
-    def from_library(cls, path, **kwargs) -> "RealisticSimulator":
-        """Peptides and intensities from a built MS2PIP library."""
+    def from_library(cls, path, *, side: str = "all", exclude=frozenset(),
+                     **kwargs) -> "RealisticSimulator":
+        """Peptides and intensities from a built MS2PIP library.
+
+        ``side`` and ``exclude`` select peptides as in
+        :class:`LibraryPeptides`.
+        """
         lib = Library(path)
-        return cls(LibraryPeptides(lib), intensity=LibraryIntensity(lib),
-                   **kwargs)
+        return cls(LibraryPeptides(lib, side=side, exclude=exclude),
+                   intensity=LibraryIntensity(lib), **kwargs)
 
     def batch(self, rng: np.random.Generator, size: int,
               config: SimulationConfig | None = None) -> RawBatch:
