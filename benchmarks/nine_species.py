@@ -49,8 +49,8 @@ STAND_IN = {
     "yeast": ("yeast_small.mzML", "yeast_small.mzid", None),
 }
 TRAIN_TEMPLATE = ("denovo train --config {config} --out {run_dir} "
-                  "--real {train_files}")
-EXPORT_TEMPLATE = "denovo export {run_dir}/last.ckpt {model}"
+                  "{train_files}")
+EXPORT_TEMPLATE = "denovo export {run_dir}/best.ckpt {model}"
 METRICS = (("AA prec", "aa_precision"), ("AA rec", "aa_recall"),
            ("pep rec", "peptide_recall"), ("pep prec", "peptide_precision"),
            ("AUC", "auc"))
@@ -182,7 +182,8 @@ def _loso_models(species, args, work: Path):
         model = work / "models" / f"without_{held_out}.onnx"
         fields = dict(config=shlex.quote(str(args.config)),
                       run_dir=shlex.quote(str(run_dir)),
-                      train_files=shlex.join(train),
+                      train_files=" ".join(f"--train {shlex.quote(f)}"
+                                           for f in train),
                       model=shlex.quote(str(model)))
         ok = all(_run(shlex.split(t.format(**fields)), args.dry_run)
                  for t in (args.train_template, EXPORT_TEMPLATE))

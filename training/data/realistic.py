@@ -435,12 +435,15 @@ class RealisticSimulator:
 
 def simulate_mgf(out, n: int, *, peptides=None, fasta=None,
                  library=None, seed: int = 0, batch_size: int = 256,
-                 config: SimulationConfig | None = None) -> int:
+                 config: SimulationConfig | None = None,
+                 side: str = "all") -> int:
     """Write ``n`` realistic annotated spectra to the MGF file ``out``.
 
     Peptides come from a peptide list (``peptides``), a FASTA digest
     (``fasta``, <= 2 missed cleavages, 6-35 residues) or, if neither is
-    given, the MS2PIP ``library``. Returns the number of spectra written.
+    given, the MS2PIP ``library`` (``side`` as in :class:`LibraryPeptides`:
+    "val" gives peptides a model trained on the library never saw).
+    Returns the number of spectra written.
     """
     from denovo.io.mgf_writer import MgfWriter
 
@@ -454,7 +457,7 @@ def simulate_mgf(out, n: int, *, peptides=None, fasta=None,
         source = DigestPeptides(fasta, missed_cleavages=2, min_length=6,
                                 max_length=35)
     elif lib is not None:
-        source = LibraryPeptides(lib)
+        source = LibraryPeptides(lib, side=side)
     else:
         raise ValueError("give a peptide list, a FASTA file or a library")
     sim = RealisticSimulator(source, intensity=LibraryIntensity(lib))
