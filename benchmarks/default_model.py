@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import platform
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from denovo.core.peptide import parse
+from machine import describe
 from denovo.evaluate.pipeline import evaluate_files
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,8 +86,7 @@ def main() -> None:
     report = {"command": "python " + " ".join(sys.argv),
               "model": str(args.model), "date":
               datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "machine": f"{platform.processor() or platform.machine()}, "
-                         f"python {platform.python_version()}",
+              "machine": describe(),
               "real_dev": [], "simulated": None}
 
     for label, options in RUNS:

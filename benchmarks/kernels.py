@@ -42,6 +42,7 @@ from denovo.core.preprocess import (  # noqa: E402
     preprocess_batch_inplace,
 )
 from denovo.core.vocab import DEFAULT_VOCABULARY as VOCAB  # noqa: E402
+from machine import cpu_name  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -188,15 +189,7 @@ def bench_preprocess(repeats: int) -> list[dict]:
 
 
 def machine_info() -> dict:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(),
+    return {"cpu": cpu_name(), "cores": os.cpu_count(),
             "python": platform.python_version(), "numpy": np.__version__,
             "numba": numba.__version__,
             "pyteomics": _version("pyteomics"),

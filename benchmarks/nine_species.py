@@ -29,8 +29,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import shlex
 import shutil
 import subprocess
@@ -38,6 +36,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from machine import describe
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "data" / "real"
@@ -211,18 +210,6 @@ def _table(rows: dict) -> tuple[list[str], list[list[str]]]:
     return head, body
 
 
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()}"
-
-
 def _git_commit() -> str:
     done = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short",
                            "HEAD"], capture_output=True, text=True,
@@ -241,7 +228,7 @@ def _write(rows, args, argv) -> None:
     tag = f"nine_species_{args.mode.replace('-', '_')}"
     tag += "_stand_in" if args.stand_in else ""
     command = "python benchmarks/nine_species.py " + shlex.join(argv)
-    meta = {"command": command, "machine": _machine(),
+    meta = {"command": command, "machine": describe(),
             "date": dt.date.today().isoformat(), "commit": _git_commit(),
             "data": str(args.data), "model": str(args.model)}
     args.out.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ residue heavier by > 0.5 Da, which costs that residue and the peptide.
 """
 
 import importlib.util
+import sys
 import json
 from pathlib import Path
 
@@ -23,6 +24,9 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / \
 
 @pytest.fixture(scope="module")
 def ns():
+    # benchmark scripts import their sibling helpers (benchmarks/machine.py)
+    if str(SCRIPT.parent) not in sys.path:
+        sys.path.insert(0, str(SCRIPT.parent))
     spec = importlib.util.spec_from_file_location("nine_species", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -29,6 +29,7 @@ __all__ = [
     "from_dict",
     "to_dict",
     "load_yaml",
+    "read_yaml",
 ]
 
 T = TypeVar("T")
@@ -270,6 +271,20 @@ def to_dict(config: Any) -> dict:
     return plain(dataclasses.asdict(config))
 
 
+def read_yaml(path: str | Path):
+    """Parsed YAML of ``path`` ({} when empty); errors name the file."""
+    import yaml
+
+    try:
+        with Path(path).open(encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    return {} if data is None else data
+
+
 def load_yaml(path: str | Path, cls: type[T], *,
               section: str | None = None) -> T:
     """Load ``cls`` from a YAML file (or one top-level ``section`` of it).
@@ -277,17 +292,8 @@ def load_yaml(path: str | Path, cls: type[T], *,
     Keys absent from the file keep the dataclass defaults; an empty file
     (or section) yields the defaults.
     """
-    import yaml
-
     path = Path(path)
-    try:
-        with path.open(encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config ({exc})") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-    data = {} if data is None else data
+    data = read_yaml(path)
     source = str(path)
     if section is not None:
         if not isinstance(data, Mapping):

@@ -27,6 +27,7 @@ from training.config import (
     ModelConfig,
     TrainConfig,
     from_dict,
+    read_yaml,
     to_dict,
 )
 
@@ -240,14 +241,5 @@ def recipe_from_dict(data: Mapping[str, Any], *,
 
 def load_recipe(path: str | Path | None = None) -> Recipe:
     """Load a recipe YAML; ``None`` loads the bundled default recipe."""
-    import yaml
-
     path = Path(path) if path is not None else default_recipe_path()
-    try:
-        with path.open(encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config ({exc})") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-    return recipe_from_dict(data or {}, source=str(path))
+    return recipe_from_dict(read_yaml(path), source=str(path))
