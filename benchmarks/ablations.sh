@@ -7,14 +7,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${ABLATION_OUT:-runs/ablations}
+mkdir -p "$out"
 val=()
 for f in "$@"; do val+=(--val "$f"); done
+# JOBS runs (default 1) train at once, one thread each.
+jobs=${JOBS:-1}
+running=0
 for cfg in configs/ablations/*.yaml; do
   name=$(basename "$cfg" .yaml)
   OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} denovo train --config "$cfg" \
     --device "${DEVICE:-auto}" --out "$out/$name" --no-progress \
-    ${val[@]+"${val[@]}"}
+    ${val[@]+"${val[@]}"} > "$out.$name.log" 2>&1 &
+  running=$((running + 1))
+  if [ "$running" -ge "$jobs" ]; then wait -n; running=$((running - 1)); fi
 done
+wait
 python - "$out" <<'PY'
 import json, sys
 from pathlib import Path

@@ -4,8 +4,9 @@
     python benchmarks/default_model.py [--model denovo/models/default.onnx]
 
 Real dev split (never trained on, peptides never simulated for training):
-``denovo sequence`` at beam 5 with precursor mass control, at beam 1, and
-at beam 5 without mass control, each scored by ``denovo evaluate``'s
+``denovo sequence`` at beam 5 with precursor mass control, at beam 1, at
+beam 5 without mass control and at beam 5 with fragment-match rescoring,
+each scored by ``denovo evaluate``'s
 matching rules. Held-out simulated data: realistic spectra of MS2PIP
 library peptides on the "val" side of the library's hash split (never
 trained on), scored by exact token accuracy (position by position over
@@ -35,6 +36,7 @@ RUNS = [  # (label, extra `denovo sequence` options)
     ("beam 5, mass control", ["--beam", "5"]),
     ("beam 1, mass control", ["--beam", "1"]),
     ("beam 5, no mass control", ["--beam", "5", "--no-mass-control"]),
+    ("beam 5, mass control, rescored", ["--beam", "5", "--rescore"]),
 ]
 
 

@@ -23,6 +23,7 @@ from denovo.core.vocab import DEFAULT_VOCABULARY, END
 from denovo.engine import session as session_module
 from denovo.engine.contract import (FORMAT_VERSION, ModelFileError,
                                     ModelInfo, metadata_props)
+from denovo.core.decode import DecodeConfig
 from denovo.engine.pipeline import Engine, EngineConfig
 from denovo.engine.session import ModelSession
 from denovo.io import Spectrum
@@ -296,3 +297,27 @@ def test_sequence_runs_without_torch(tmp_path, pep_model):
     result = subprocess.run([sys.executable, "-c", code],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_rescoring_prefers_the_candidate_the_peaks_support(tmp_path):
+    from denovo.core.fragments import fragment_mz
+
+    # Two same-mass readings, the model slightly prefers the wrong one.
+    logits = peptide_logits(tuple("PEPTLDEK"))
+    logits[0, VOCAB.index("E")] = 7.9
+    logits[1, VOCAB.index("P")] = 7.9
+    model = make_model(tmp_path / "two.onnx", logits)
+    true = tuple("EPPTLDEK")
+    frags = fragment_mz(true, 2)
+    mz = np.sort(frags.mz)
+    spectrum = Spectrum(mz, np.full(mz.size, 10.0, np.float32),
+                        pmass.calculate_mass(sequence="EPPTLDEK", charge=2),
+                        charge=2, index=0, source="x.mgf")
+    session = ModelSession(model, threads=1)
+    plain = Engine(session, decode=DecodeConfig(beam=5))
+    rescored = Engine(session, decode=DecodeConfig(beam=5), rescore=True)
+    (before,) = list(plain.run([spectrum]))
+    (after,) = list(rescored.run([spectrum]))
+    assert before.matches[0].candidate.tokens == tuple("PEPTLDEK")
+    assert after.matches[0].candidate.tokens == true
+    assert len(after.matches) == 1  # still top_k = 1 reported

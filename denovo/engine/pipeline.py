@@ -16,13 +16,15 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Iterator
 
 import numpy as np
 
 from ..core.constants import PROTON
 from ..core.decode import Candidate, DecodeConfig, Decoder
+from ..core.fragments import fragment_mz
+from ..core.match import match
 from ..core.preprocess import PreprocessConfig, preprocess_batch
 from ..io.psm import PSM
 from .session import ModelSession
@@ -44,6 +46,7 @@ log = logging.getLogger(__name__)
 
 NO_MASS_MATCH = "no_mass_match"
 NO_PEAKS_LEFT = "skipped:no_peaks_after_preprocessing"
+RESCORE_WEIGHT = 1.0  # fragment-match score (0-1) vs mean log-prob
 # Reader statuses about the label only: the spectrum is still sequenced.
 _LABEL_ONLY = ("skipped:unknown_modification", "skipped:bad_label")
 STAGES = ("read", "preprocess", "model", "decode", "write")
@@ -179,10 +182,15 @@ class Engine:
 
     def __init__(self, session: ModelSession, *,
                  decode: DecodeConfig | None = None,
-                 config: EngineConfig | None = None):
+                 config: EngineConfig | None = None,
+                 rescore: bool = False):
         self.session = session
         self.config = config = config or EngineConfig()
         decode = decode or DecodeConfig()
+        self.top_k = decode.top_k
+        self.rescore = rescore
+        if rescore:  # rank every finished beam, not only the top_k
+            decode = replace(decode, top_k=max(decode.top_k, decode.beam))
         info = session.info
         pre = info.preprocess
         self.preprocess = (pre if isinstance(pre, PreprocessConfig)
@@ -218,20 +226,37 @@ class Engine:
             self._sequence_rows(spectra, np.array(owner), np.array(charges),
                                 matches, has_peaks)
         results = []
-        top = self.decoder.config.top_k
         for i, s in enumerate(spectra):
             if not _usable(s):
                 results.append(Result(s, (), s.status))
             elif not has_peaks[i]:
                 results.append(Result(s, (), NO_PEAKS_LEFT))
             else:
-                best = sorted(matches[i], key=lambda m: (
-                    m.candidate.mass_match, m.candidate.score),
-                    reverse=True)[:top]
+                rank = self._rank_key(s)
+                best = sorted(matches[i], key=rank,
+                              reverse=True)[:self.top_k]
                 status = "ok" if best[0].candidate.mass_match \
                     else NO_MASS_MATCH
                 results.append(Result(s, tuple(best), status))
         return results
+
+    def _rank_key(self, spectrum):
+        """Sort key: mass-matching first, then the (re)scored score.
+
+        Rescoring adds the fragment-match score of
+        :func:`denovo.core.match.match` (0-1: explained intensity and b/y
+        ions found, within 0.05 Da) to the model's mean log-probability.
+        """
+        if not self.rescore:
+            return lambda m: (m.candidate.mass_match, m.candidate.score)
+
+        def key(m):
+            fragments = fragment_mz(m.candidate.tokens, m.charge,
+                                    vocabulary=self.decoder.vocabulary)
+            physics = match(spectrum.mz, spectrum.intensity, fragments).score
+            return (m.candidate.mass_match,
+                    m.candidate.score + RESCORE_WEIGHT * physics)
+        return key
 
     def _sequence_rows(self, spectra, owner, charges, matches,
                        has_peaks) -> None:
@@ -322,7 +347,8 @@ def sequence_files(inputs: Iterable, *, session: ModelSession,
     writers
         Objects with ``write_many(psms)`` (``denovo.io`` writers).
     rescore
-        Re-rank candidates by fragment matching (not available yet).
+        Re-rank each spectrum's finished beams by model score plus
+        fragment-match score (see :meth:`Engine._rank_key`).
     progress
         Show a tqdm progress bar (on stderr).
 
@@ -333,10 +359,7 @@ def sequence_files(inputs: Iterable, *, session: ModelSession,
     """
     from ..io.reader import read_spectra
 
-    if rescore:
-        raise ValueError("--rescore is not available yet: it needs "
-                         "denovo.core.match; run with --no-rescore")
-    engine = Engine(session, decode=decode, config=config)
+    engine = Engine(session, decode=decode, config=config, rescore=rescore)
     config = engine.config
     writers = list(writers)
     summary = Summary()
