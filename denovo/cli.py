@@ -6,6 +6,7 @@ fast and works without torch.
 
 from __future__ import annotations
 
+import importlib
 import logging
 
 import click
@@ -19,10 +20,12 @@ TORCH_HINT = (
     "  pip install torch==2.13.0 && pip install 'denovo[train]'")
 
 
-def _not_yet(verb: str, issue: int) -> None:
-    raise click.ClickException(
-        f"`denovo {verb}` is planned but not implemented yet "
-        f"(tracked in issue {issue}).")
+def _require_torch() -> None:
+    """Import PyTorch for a torch command, or fail with an install hint."""
+    try:
+        importlib.import_module("torch")
+    except ImportError:
+        raise click.ClickException(TORCH_HINT) from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -240,10 +243,7 @@ def train(config_path, resume, device, max_steps, train_files, val_files,
     \b
     Multi-GPU: torchrun --nproc_per_node N --no-python denovo train ...
     """
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise click.ClickException(TORCH_HINT) from None
+    _require_torch()
     from training.trainer import run_training
 
     run_training(config_path, out_dir=out_dir, resume=resume,
@@ -275,10 +275,7 @@ def export(checkpoint, output, opset, fp16, int8, all_steps,
     The file carries vocabulary, preprocessing, length and provenance
     metadata; ONNX Runtime's log-probs are checked against PyTorch's.
     """
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise click.ClickException(TORCH_HINT) from None
+    _require_torch()
     from export.onnx_export import export_onnx, spectra_batch
     from training.model import load_model_from_checkpoint
 
