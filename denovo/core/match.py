@@ -30,6 +30,7 @@ from numba import njit
 from numpy.typing import ArrayLike
 
 from .fragments import ION_B, ION_Y, N_ION_TYPES, FragmentBatch, Fragments
+from .preprocess import mz_order
 
 __all__ = [
     "TOL_DA", "TOL_PPM", "Match", "MatchBatch",
@@ -46,11 +47,7 @@ def _match_one(obs_mz, obs_int, frag_mz, frag_type, tol, mode, matched,
     # Fills matched/total/explained[N_ION_TYPES] and frag_hit[F];
     # returns (explained fraction, score).
     n = obs_mz.shape[0]
-    order = np.arange(n)
-    for i in range(1, n):
-        if obs_mz[i] < obs_mz[i - 1]:
-            order = np.argsort(obs_mz, kind="mergesort")
-            break
+    order = mz_order(obs_mz)
     mz = obs_mz[order]
     hit = np.zeros(n, np.int64)  # bit t set: matched by ion type t
     matched[:] = 0

@@ -49,16 +49,21 @@ _ADDUCT = ELEMENT_MASS["H"]
 
 
 @njit(cache=True, nogil=True)
+def mz_order(mz):
+    """Indices that sort ``mz`` (stable); skips the sort when sorted."""
+    for i in range(1, mz.shape[0]):
+        if mz[i] < mz[i - 1]:
+            return np.argsort(mz, kind="mergesort")
+    return np.arange(mz.shape[0])
+
+
+@njit(cache=True, nogil=True)
 def _fill(mz, intensity, precursor_mz, charge, min_mz, max_mz, remove_tol,
           min_ratio, max_peaks, sqrt, normalize, out_mz, out_intensity):
     # Writes the processed peaks (sorted by m/z) to out_* (length >=
     # max_peaks), pads the rest with zeros and returns the peak count.
     n = mz.shape[0]
-    order = np.arange(n)
-    for i in range(1, n):
-        if mz[i] < mz[i - 1]:
-            order = np.argsort(mz, kind="mergesort")
-            break
+    order = mz_order(mz)
     keep = np.empty(n, np.int64)  # indices into mz, in m/z order
     m = 0
     neutral = 0.0
