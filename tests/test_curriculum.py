@@ -50,6 +50,7 @@ def test_resume_mid_stage_restores_stage(caplog):
     resumed = Curriculum(stages(5, 5))
     resumed.load_state_dict(first.state_dict())
     with caplog.at_level(logging.INFO, logger="training"):
+        caplog.clear()  # earlier logging (another test's level) is not ours
         assert resumed.update(7).name == "s1"
         resumed.update(8)
     msgs = [r.getMessage() for r in caplog.records]

@@ -36,7 +36,8 @@ from denovo.core.vocab import DEFAULT_VOCABULARY
 
 from .data.batch import RawBatch, collate, concat, to_arrays
 from .data.curriculum import Curriculum, Recipe
-from .data.peptides import DigestPeptides, ListPeptides, RandomPeptides
+from .data.peptides import (DigestPeptides, ListPeptides, RandomPeptides,
+                            read_split)
 from .data.synthetic import Simulator, step_rng
 from .losses import compute_losses
 from .metrics import (
@@ -222,11 +223,8 @@ class Trainer:
 
         exclude = frozenset()
         if data.exclude_split:
-            with open(data.exclude_split) as fh:
-                next(fh)
-                exclude = frozenset(
-                    row[3] for row in (line.rstrip("\n").split("\t")
-                                       for line in fh) if row[4] == "dev")
+            exclude = frozenset(r.key for r in read_split(data.exclude_split)
+                                if r.split == "dev")
         sim = RealisticSimulator.from_library(data.library, side=side,
                                               exclude=exclude)
         log.info("realistic simulator: %d %s peptides from %s (%d dev "

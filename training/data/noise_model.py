@@ -69,11 +69,10 @@ def load_real(data_dir, *, split_file=None, split: str = "train") -> list:
     """
     keep = None
     if split_file is not None:
-        with open(split_file) as fh:
-            next(fh)
-            keep = {(f, int(i)) for f, i, _, _, side in
-                    (line.rstrip("\n").split("\t") for line in fh)
-                    if side == split}
+        from .peptides import read_split
+
+        keep = {(r.file, r.index) for r in read_split(split_file)
+                if r.split == split}
     from denovo.io import read_annotated
 
     real = Path(data_dir) / "real"

@@ -14,11 +14,13 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
 __all__ = [
+    "SplitRow",
+    "read_split",
     "AMINO_ACIDS",
     "RESIDUE_FREQUENCY",
     "ModificationRates",
@@ -274,3 +276,23 @@ def _fasta_sequences(lines):
     if chunks:
         yield "".join(chunks)
 
+
+class SplitRow(NamedTuple):
+    """One labelled real spectrum of the peptide split file."""
+
+    file: str
+    index: int
+    peptide: str  # ProForma
+    key: str  # denovo.core.peptide.peptide_key
+    split: str  # "train" or "dev"
+
+
+def read_split(path) -> list[SplitRow]:
+    """Rows of a split file written by ``benchmarks/real_split.py``."""
+    rows = []
+    with open(path) as fh:
+        next(fh)  # header
+        for line in fh:
+            file, index, peptide, key, split = line.rstrip("\n").split("\t")
+            rows.append(SplitRow(file, int(index), peptide, key, split))
+    return rows
