@@ -227,6 +227,12 @@ def evaluate(predictions, truth, labels, fixed, exact, seen, residue_tol,
               default="auto", show_default=True)
 @click.option("--max-steps", type=click.IntRange(min=1),
               help="Total steps (overrides train.max_steps).")
+@click.option("--stop-at", type=click.IntRange(min=1),
+              help="Stop at this step without changing the schedule "
+                   "(equal-budget comparisons; --resume goes on).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Change one recipe setting (repeatable), e.g. "
+                   "model.steps=1 or curriculum.*.loss.mass_weight=0.")
 @click.option("--train", "train_files", multiple=True,
               help="Annotated spectra to train on (repeatable); an mzML "
                    "takes labels from a .mzid beside it or RUN::IDS.")
@@ -236,8 +242,8 @@ def evaluate(predictions, truth, labels, fixed, exact, seen, residue_tol,
               default="runs/train", show_default=True,
               help="Run directory for checkpoints and metrics.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
-def train(config_path, resume, device, max_steps, train_files, val_files,
-          out_dir, no_progress) -> None:
+def train(config_path, resume, device, max_steps, stop_at, overrides,
+          train_files, val_files, out_dir, no_progress) -> None:
     """Train a Tiny Recursive Model (needs torch).
 
     \b
@@ -247,9 +253,9 @@ def train(config_path, resume, device, max_steps, train_files, val_files,
     from training.trainer import run_training
 
     run_training(config_path, out_dir=out_dir, resume=resume,
-                 device=device, max_steps=max_steps,
-                 train_files=train_files, val_files=val_files,
-                 progress=not no_progress)
+                 device=device, max_steps=max_steps, stop_at=stop_at,
+                 overrides=overrides, train_files=train_files,
+                 val_files=val_files, progress=not no_progress)
 
 
 @main.command()
@@ -277,7 +283,7 @@ def export(checkpoint, output, opset, fp16, int8, all_steps,
     """
     _require_torch()
     from export.onnx_export import export_onnx, spectra_batch
-    from training.model import load_model_from_checkpoint
+    from training.checkpoint import load_model_from_checkpoint
 
     variants = [k for k, on in (("fp16", fp16), ("int8", int8)) if on]
     try:

@@ -27,7 +27,8 @@ import torch
 from denovo.core.vocab import DEFAULT_VOCABULARY, Vocabulary
 from denovo.engine import contract
 from training.config import ModelConfig, to_dict
-from training.model import TRM, ExportWrapper, load_model_from_checkpoint
+from training.checkpoint import load_model_from_checkpoint
+from training.model import TRM, ExportWrapper
 
 __all__ = [
     "ExportReport",
@@ -182,6 +183,59 @@ def _resolve(model_or_checkpoint: TRM | str | Path,
     return model, cfg, preprocess, vocabulary, prov
 
 
+def _mass_nodes(graph) -> list[str]:
+    """Names of the nodes that compute m/z sinusoids, and their inputs.
+
+    fp16 resolves m/z 1000 only to 0.5 Da, so these stay in fp32/fp64.
+    The walk stops at ArgMax: what the answer was computed from can be
+    fp16, only the masses taken from it must not.
+    """
+    producer = {out: node for node in graph.node for out in node.output}
+    keep: dict[str, None] = {}
+    stack = [n for n in graph.node if n.op_type in ("Sin", "Cos")]
+    while stack:
+        node = stack.pop()
+        if node.name in keep:
+            continue
+        keep[node.name] = None
+        stack += [producer[i] for i in node.input if i in producer
+                  and producer[i].op_type != "ArgMax"]
+    return list(keep)
+
+
+def _to_fp16(proto):
+    """fp16 weights and activations; m/z arithmetic and I/O stay fp32."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    half = convert_float_to_float16(proto, keep_io_types=True,
+                                    node_block_list=_mass_nodes(proto.graph))
+    graph = half.graph
+    inputs = {i.name for i in graph.input}
+    producer = {out: node for node in graph.node for out in node.output}
+    # The converter sends fp32 inputs through fp16 and back to fp32 before
+    # kept nodes; wire those nodes to the input itself.
+    shortcut = {}
+    for node in graph.node:
+        up = producer.get(node.input[0]) if node.input else None
+        if (node.op_type == "Cast" and up is not None
+                and up.op_type == "Cast" and up.input[0] in inputs):
+            shortcut[node.output[0]] = up.input[0]
+    for node in graph.node:
+        for k, name in enumerate(node.input):
+            node.input[k] = shortcut.get(name, name)
+    # It may also insert the same cast twice; keep one of each output.
+    seen: set[str] = set()
+    nodes = []
+    for node in graph.node:
+        if node.op_type == "Cast" and seen.intersection(node.output):
+            continue
+        seen.update(node.output)
+        nodes.append(node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return half
+
+
 def _write_variant(kind: str, src: Path, dst: Path) -> None:
     if kind == "int8":
         from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -192,12 +246,7 @@ def _write_variant(kind: str, src: Path, dst: Path) -> None:
         finally:
             logging.disable(logging.NOTSET)
     elif kind == "fp16":
-        from onnxruntime.transformers.float16 import (
-            convert_float_to_float16,
-        )
-        half = convert_float_to_float16(onnx.load(str(src)),
-                                        keep_io_types=True)
-        onnx.save(half, str(dst))
+        onnx.save(_to_fp16(onnx.load(str(src))), str(dst))
     else:
         raise ValueError(f"unknown variant {kind!r} (fp16 or int8)")
     # Quantisers may drop metadata_props: copy them over.

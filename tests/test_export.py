@@ -14,7 +14,8 @@ from denovo.core.vocab import DEFAULT_VOCABULARY  # noqa: E402
 from denovo.engine import contract  # noqa: E402
 from export.onnx_export import export_onnx, random_batch  # noqa: E402
 from training.config import ModelConfig, from_dict  # noqa: E402
-from training.model import TRM, checkpoint_dict  # noqa: E402
+from training.checkpoint import checkpoint_dict  # noqa: E402
+from training.model import TRM  # noqa: E402
 
 CFG = ModelConfig(max_length=10, dim=32, heads=4, ff_mult=2,
                   encoder_layers=1, core_layers=1, steps=2, cycles=2,
@@ -53,6 +54,15 @@ def test_parity_within_tolerance_on_varying_shapes(exported):
         ref = model(**{k: torch.from_numpy(v) for k, v in feed.items()})
     assert onnx_lp.shape == (6, CFG.max_length + 1, len(DEFAULT_VOCABULARY))
     np.testing.assert_allclose(onnx_lp, ref[-1].numpy(), atol=1e-4)
+
+
+def test_mass_feedback_model_exports_with_parity(tmp_path):
+    cfg = ModelConfig(**{**CFG.__dict__, "mass_feedback": True})
+    torch.manual_seed(1)
+    report = export_onnx(TRM(cfg).eval(), tmp_path / "fb.onnx",
+                         preprocess=PREPROCESS,
+                         batches=[random_batch(3, 90, seed=4)])
+    assert report.max_abs_diff <= 1e-4
 
 
 def test_graph_follows_the_contract(exported):
@@ -119,6 +129,29 @@ def test_int8_variant_keeps_metadata_and_reports_parity(exported, tmp_path):
     assert np.isfinite(variant["max_abs_diff"])
     meta = _session(variant["path"]).get_modelmeta().custom_metadata_map
     assert meta == report.metadata
+
+
+def test_fp16_variant_still_resolves_small_mz_shifts(exported, tmp_path):
+    # fp16 spaces values near m/z 1500 by 1 Da; the variant must keep the
+    # m/z arithmetic in full precision and so see a 0.02 Da shift.
+    model, _, _ = exported
+    report = export_onnx(model, tmp_path / "m.onnx", preprocess=PREPROCESS,
+                         variants=["fp16"])
+    variant = report.variants["fp16"]
+    assert np.isfinite(variant["max_abs_diff"])
+    feed = random_batch(4, 30, seed=3)
+    # x.25 and x.27 fall on the same fp16 value (x): only full
+    # precision tells them apart.
+    feed["mz"] = (np.floor(feed["mz"] % 500) + 1500.25).astype(np.float32)
+    shifted = {**feed, "mz": feed["mz"] + np.float32(0.02)}
+    changes = []
+    for path in (report.path, variant["path"]):
+        session = _session(path)
+        a = session.run(["log_probs"], feed)[0]
+        b = session.run(["log_probs"], shifted)[0]
+        changes.append(np.abs(a - b).max())
+    assert changes[0] > 1e-3
+    assert changes[1] > 0.5 * changes[0]
 
 
 def test_parity_failure_raises(exported, tmp_path):

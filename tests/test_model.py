@@ -1,5 +1,6 @@
 """Tests for training.model and training.config."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -21,17 +22,23 @@ from training.config import (  # noqa: E402
     to_dict,
 )
 from training.losses import compute_losses  # noqa: E402
+from training.checkpoint import (  # noqa: E402
+    checkpoint_dict,
+    load_model_from_checkpoint,
+)
 from training.model import (  # noqa: E402
     TRM,
     ExportWrapper,
-    checkpoint_dict,
-    load_model_from_checkpoint,
+    implied_ions,
     sinusoid_features,
 )
 
 SMALL = ModelConfig(max_length=12, dim=32, heads=4, ff_mult=2,
                     encoder_layers=1, core_layers=1, steps=2, cycles=2,
                     latent_updates=2, mz_frequencies=16)
+FEEDBACK = dataclasses.replace(SMALL, mass_feedback=True)
+BOTH = pytest.mark.parametrize("cfg", [SMALL, FEEDBACK],
+                               ids=["plain", "mass_feedback"])
 
 
 def _batch(b=3, p=20, seed=0):
@@ -51,11 +58,12 @@ def _model(cfg=SMALL, seed=0):
     return TRM(cfg).eval()
 
 
-def test_output_shapes_and_normalisation():
-    model = _model()
+@BOTH
+def test_output_shapes_and_normalisation(cfg):
+    model = _model(cfg)
     with torch.no_grad():
         out = model(**_batch())
-    assert out.shape == (SMALL.steps, 3, SMALL.max_length + 1, len(VOCAB))
+    assert out.shape == (cfg.steps, 3, cfg.max_length + 1, len(VOCAB))
     assert out.dtype == torch.float32
     torch.testing.assert_close(out.exp().sum(-1), torch.ones(out.shape[:-1]))
     with torch.no_grad():
@@ -75,8 +83,9 @@ def test_default_config_size_and_vocabulary():
         model_preset("huge")
 
 
-def test_padding_peaks_do_not_change_outputs():
-    model = _model()
+@BOTH
+def test_padding_peaks_do_not_change_outputs(cfg):
+    model = _model(cfg)
     batch = _batch()
     extra = 13
     padded = dict(batch)
@@ -93,8 +102,9 @@ def test_padding_peaks_do_not_change_outputs():
     torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
 
 
-def test_samples_are_independent_of_batch_mates():
-    model = _model()
+@BOTH
+def test_samples_are_independent_of_batch_mates(cfg):
+    model = _model(cfg)
     batch = _batch(b=4)
     with torch.no_grad():
         full = model(**batch)
@@ -102,8 +112,9 @@ def test_samples_are_independent_of_batch_mates():
     torch.testing.assert_close(one[:, 0], full[:, 2], atol=1e-5, rtol=1e-5)
 
 
-def test_inputs_are_used():
-    model = _model()
+@BOTH
+def test_inputs_are_used(cfg):
+    model = _model(cfg)
     batch = _batch()
     with torch.no_grad():
         ref = model(**batch)
@@ -269,6 +280,14 @@ def test_checkpoint_errors_name_the_file(tmp_path):
         load_model_from_checkpoint(tmp_path / "none.ckpt")
 
 
+def test_checkpoints_from_before_mass_feedback_still_load(tmp_path):
+    ckpt = checkpoint_dict(_model())
+    ckpt["model_config"].pop("mass_feedback")
+    torch.save(ckpt, tmp_path / "old.ckpt")
+    _, cfg, _ = load_model_from_checkpoint(tmp_path / "old.ckpt")
+    assert cfg == SMALL
+
+
 def test_config_loader_types_and_unknown_keys(tmp_path):
     cfg = from_dict(ModelConfig, {"dim": 96, "heads": 4, "dropout": 0})
     assert cfg.dim == 96 and isinstance(cfg.dropout, float)
@@ -297,3 +316,29 @@ def test_presets_build():
     for name in ("tiny", "small"):
         model = TRM(MODEL_PRESETS[name])
         assert model.n_slots == MODEL_PRESETS[name].max_length + 1
+
+
+def test_implied_ions_of_a_certain_answer_are_its_b_and_y_ions():
+    mass = pytest.importorskip("pyteomics.mass")
+    seq = "PEPTIDEKR"
+    tokens = torch.from_numpy(VOCAB.encode(list(seq), 12)).long()
+    precursor = mass.fast_mass(seq)  # neutral, with water
+    token_mass = torch.tensor(VOCAB.masses, dtype=torch.float64)
+    ions = implied_ions(token_mass[tokens][None],
+                        torch.tensor([precursor], dtype=torch.float64))[0]
+    n = len(seq)
+    for i in range(n):  # slot i holds residue i
+        b_before = mass.fast_mass(seq[:i], ion_type="b", charge=1)
+        b_after = mass.fast_mass(seq[:i + 1], ion_type="b", charge=1)
+        y_before = mass.fast_mass(seq[i:], ion_type="y", charge=1)
+        y_after = mass.fast_mass(seq[i + 1:], ion_type="y", charge=1)
+        expected = torch.tensor([b_before, b_after, y_before, y_after],
+                                dtype=torch.float64)
+        torch.testing.assert_close(ions[i], expected, atol=1e-5, rtol=0)
+    # End and pad slots add no mass: the ladder stays at the full peptide.
+    torch.testing.assert_close(ions[n:, 1], ions[n - 1, 1].expand(13 - n))
+
+
+def test_mass_feedback_needs_the_default_vocabulary():
+    with pytest.raises(ValueError, match="default vocabulary"):
+        TRM(dataclasses.replace(FEEDBACK, vocab_size=12))

@@ -22,7 +22,7 @@ from training.metrics import (
     spectrum_coverage,
     step_metrics,
 )
-from training.model import load_model_from_checkpoint
+from training.checkpoint import load_model_from_checkpoint
 from training.trainer import Trainer, lr_factor
 
 TINY = {
@@ -229,6 +229,28 @@ def test_spectrum_coverage_of_true_and_wrong_peptides():
     assert spectrum_coverage(wrong, *args).mean() < 0.5
     empty = np.zeros_like(arrays["targets"])
     assert spectrum_coverage(empty, *args).sum() == 0
+
+
+def test_cli_stop_at_keeps_the_schedule_of_the_whole_recipe(tmp_path):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(TINY))
+    runs = {}
+    for name, extra in (("part", ["--stop-at", "2"]), ("whole", [])):
+        res = CliRunner().invoke(main, [
+            "train", "--config", str(config), "--max-steps", "4",
+            "--device", "cpu", "--out", str(tmp_path / name),
+            "--no-progress", *extra])
+        assert res.exit_code == 0, res.output
+        runs[name] = [json.loads(line) for line in
+                      (tmp_path / name / "metrics.jsonl").open()
+                      if '"train"' in line]
+    assert [r["step"] for r in runs["part"]][-1] == 2
+    ckpt = torch.load(tmp_path / "part" / "last.ckpt", weights_only=True)
+    assert ckpt["step"] == 2
+    # The learning rate at each step is the one of the full 4-step run.
+    whole = {r["step"]: r["lr"] for r in runs["whole"]}
+    for row in runs["part"]:
+        assert row["lr"] == pytest.approx(whole[row["step"]])
 
 
 @pytest.mark.slow

@@ -30,6 +30,7 @@ __all__ = [
     "to_dict",
     "load_yaml",
     "read_yaml",
+    "apply_overrides",
 ]
 
 T = TypeVar("T")
@@ -67,6 +68,10 @@ class ModelConfig:
     mz_max_wavelength: float = 10000.0
     mz_frequencies: int = 64  # number of wavelengths (2x features)
     max_charge: int = 10  # larger precursor charges share the last index
+    # Mass feedback: every cycle embeds the b/y ion m/z implied by the
+    # current answer into the slots, and every peak also carries its
+    # complement m/z, so slots can look up the peaks their answer predicts.
+    mass_feedback: bool = False
 
     def __post_init__(self) -> None:
         if self.dim % self.heads:
@@ -283,6 +288,62 @@ def read_yaml(path: str | Path):
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None
     return {} if data is None else data
+
+
+def apply_overrides(data: Mapping, overrides) -> dict:
+    """Return ``data`` with ``KEY.PATH=VALUE`` settings applied.
+
+    Values are parsed as YAML scalars (``1``, ``0.5``, ``false``); ``*``
+    in a path stands for every entry of a list, so
+    ``curriculum.*.loss.spectrum_weight=0`` switches a loss off in every
+    stage. Missing mappings are created; unknown keys are left for the
+    config loaders to reject.
+    """
+    import copy
+
+    import yaml
+
+    data = copy.deepcopy(dict(data))
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(parts):
+            raise ConfigError(f"override {item!r}: expected KEY.PATH=VALUE")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"override {item!r}: bad value ({exc})"
+                              ) from None
+        if isinstance(value, str):  # YAML 1.1 reads 5e-4 as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        _set_path(data, parts, value, item)
+    return data
+
+
+def _set_path(node, parts: list[str], value, item: str) -> None:
+    head, rest = parts[0], parts[1:]
+    if head == "*":
+        if not isinstance(node, list):
+            raise ConfigError(f"override {item!r}: '*' needs a list")
+        targets = node
+    elif isinstance(node, dict):
+        if not rest:
+            node[head] = value
+            return
+        if node.get(head) is None:
+            node[head] = {}
+        targets = [node[head]]
+    else:
+        raise ConfigError(f"override {item!r}: {head!r} is not inside a "
+                          "mapping")
+    if head == "*" and not rest:
+        node[:] = [value] * len(node)
+        return
+    for target in targets:
+        _set_path(target, rest, value, item)
 
 
 def load_yaml(path: str | Path, cls: type[T], *,

@@ -7,10 +7,14 @@ end token, then padding) and refines its own answer: per supervision step
 it updates a latent state ``z`` n times from the spectrum ``x``, the
 current answer ``y`` and ``z`` itself, then updates ``y`` from ``z``; the
 same small network is reused everywhere. Every step emits per-slot
-log-probabilities, so deep supervision can train each of them.
+log-probabilities, so deep supervision can train each of them. With
+``mass_feedback`` each cycle also shows every slot the b/y ion m/z that
+the current best answer implies around it, so refining means checking the
+answer against the peaks.
 
 Bottom-up: sinusoidal m/z features, attention, block, peak encoder,
-carry, the model, the export wrapper and the checkpoint loader.
+implied ions, carry, the model and the export wrapper (checkpoints:
+:mod:`training.checkpoint`).
 Shapes: B batch, P peaks, S = P + 2 encoder tokens, L slots, D width,
 V vocabulary, T steps, h heads, d = D / h.
 """
@@ -20,24 +24,27 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from .config import ModelConfig, from_dict, to_dict
+from denovo.core.constants import PROTON
+from denovo.core.vocab import DEFAULT_VOCABULARY
+
+from .config import ModelConfig
 
 __all__ = [
     "sinusoid_features",
     "Attention",
     "Block",
     "PeakEncoder",
+    "implied_ions",
     "Carry",
     "TRM",
     "ExportWrapper",
-    "load_model_from_checkpoint",
-    "checkpoint_dict",
 ]
+
+ION_MIN_WAVELENGTH = 0.01  # Da, finest wavelength of implied-ion features
 
 
 def sinusoid_features(values: torch.Tensor,
@@ -133,9 +140,11 @@ class PeakEncoder(nn.Module):
     """Peaks, precursor mass and charge -> encoded tokens ``x``.
 
     Each peak token sums a projection of its m/z sinusoids and of its
-    intensity; the precursor mass (same sinusoids, own projection) and the
-    charge (embedding) are two more tokens that are never masked, so every
-    attention row has a real key.
+    intensity (with ``mass_feedback`` also of its complement m/z, where
+    the partner ion of a singly charged b/y pair would sit); the precursor
+    mass (same sinusoids, own projection) and the charge (embedding) are
+    two more tokens that are never masked, so every attention row has a
+    real key.
     """
 
     def __init__(self, cfg: ModelConfig):
@@ -150,6 +159,8 @@ class PeakEncoder(nn.Module):
         self.intensity_proj = nn.Sequential(
             nn.Linear(1, cfg.dim), nn.GELU(), nn.Linear(cfg.dim, cfg.dim))
         self.precursor_proj = nn.Linear(feats, cfg.dim)
+        self.complement_proj = (nn.Linear(feats, cfg.dim)
+                                if cfg.mass_feedback else None)
         self.charge_emb = nn.Embedding(cfg.max_charge + 1, cfg.dim)
         self.norm = nn.LayerNorm(cfg.dim)
         self.layers = nn.ModuleList(
@@ -163,6 +174,10 @@ class PeakEncoder(nn.Module):
         inv = self.inv_wavelength.to(torch.float64)
         peaks = (self.mz_proj(sinusoid_features(mz, inv))
                  + self.intensity_proj(intensity.unsqueeze(-1)))  # (B,P,D)
+        if self.complement_proj is not None:
+            partner = precursor_mass.unsqueeze(-1) + 2 * PROTON - mz
+            peaks = peaks + self.complement_proj(
+                sinusoid_features(partner, inv))
         prec = self.precursor_proj(
             sinusoid_features(precursor_mass, inv)).unsqueeze(1)  # (B,1,D)
         chg = self.charge_emb(
@@ -174,6 +189,23 @@ class PeakEncoder(nn.Module):
         for layer in self.layers:
             x = layer(x, bias)
         return x, full_mask
+
+
+def implied_ions(slot_mass: torch.Tensor,
+                 precursor_mass: torch.Tensor) -> torch.Tensor:
+    """Singly charged ion m/z around each slot of an answer.
+
+    The prefix masses before and after each slot give two b ions, their
+    complements in the precursor two y ions. slot_mass (B, L) (pad and
+    end weigh 0 Da); precursor_mass (B,) neutral, Da -> (B, L, 4) float64:
+    b before, b after, y from before, y from after.
+    """
+    mass = slot_mass.double()
+    after = torch.cumsum(mass, dim=-1)
+    before = after - mass
+    total = precursor_mass.double().unsqueeze(-1)  # neutral, with water
+    return torch.stack([before, after, total - before, total - after],
+                       dim=-1) + PROTON
 
 
 @dataclass
@@ -210,6 +242,22 @@ class TRM(nn.Module):
         self.y_init = nn.Parameter(0.02 * torch.randn(cfg.dim))
         self.z_init = nn.Parameter(0.02 * torch.randn(cfg.dim))
         self.head = nn.Linear(cfg.dim, cfg.vocab_size)
+        self.mass_proj = None
+        if cfg.mass_feedback:
+            if cfg.vocab_size != len(DEFAULT_VOCABULARY):
+                raise ValueError("mass_feedback needs the default "
+                                 f"vocabulary ({len(DEFAULT_VOCABULARY)} "
+                                 f"tokens), not {cfg.vocab_size}")
+            self.register_buffer("token_mass", torch.tensor(
+                DEFAULT_VOCABULARY.masses, dtype=torch.float64),
+                persistent=False)
+            # Peaks' wavelengths from ION_MIN_WAVELENGTH up: finer ones
+            # are below the fragment m/z error, noise for the slots.
+            keep = self.encoder.inv_wavelength <= 1 / ION_MIN_WAVELENGTH
+            self.register_buffer("ion_inv_wavelength",
+                                 self.encoder.inv_wavelength[keep].clone(),
+                                 persistent=False)
+            self.mass_proj = nn.Linear(8 * int(keep.sum()), cfg.dim)
 
     def _net(self, h: torch.Tensor, memory: list | None,
              memory_bias: torch.Tensor | None) -> torch.Tensor:
@@ -224,17 +272,37 @@ class TRM(nn.Module):
         shape = (batch, self.n_slots, self.cfg.dim)
         return Carry(self.y_init.expand(shape), self.z_init.expand(shape))
 
+    def _ion_features(self, y: torch.Tensor,
+                      precursor_mass: torch.Tensor) -> torch.Tensor:
+        """Embed the ions of the current best answer: (B, L, D) -> (B, L, D).
+
+        With the peaks' sinusoids, so a slot can find the peaks that
+        confirm or contradict its residue. The answer is the most likely
+        token per slot, not the expected mass: exact masses keep the
+        fine sinusoids meaningful (an expected mass moves by 1e-4 Da with
+        float rounding). Nothing flows back through the argmax.
+        """
+        tokens = self.head(y).argmax(dim=-1)  # (B, L)
+        ions = implied_ions(self.token_mass[tokens], precursor_mass)
+        inv = self.ion_inv_wavelength.to(torch.float64)
+        feats = sinusoid_features(ions, inv)  # (B, L, 4, 2F')
+        return self.mass_proj(feats.flatten(-2))
+
     def _cycle(self, carry: Carry, memory: list,
-               memory_bias: torch.Tensor) -> Carry:
+               memory_bias: torch.Tensor,
+               precursor_mass: torch.Tensor) -> Carry:
         """n latent updates z = f(x, y, z), then y = g(y, z)."""
         y, z = carry.y, carry.z
+        slots = self.slot_pos
+        if self.mass_proj is not None:
+            slots = slots + self._ion_features(y, precursor_mass)
         for _ in range(self.cfg.latent_updates):
-            z = self._net(z + y + self.slot_pos, memory, memory_bias)
+            z = self._net(z + y + slots, memory, memory_bias)
         y = self._net(y + z, None, None)
         return Carry(y, z)
 
-    def step(self, carry: Carry, memory: list,
-             memory_bias: torch.Tensor) -> tuple[Carry, torch.Tensor]:
+    def step(self, carry: Carry, memory: list, memory_bias: torch.Tensor,
+             precursor_mass: torch.Tensor) -> tuple[Carry, torch.Tensor]:
         """One supervision step: H cycles, then the output head.
 
         Unless ``grad_all_cycles``, the first H - 1 cycles run without
@@ -246,8 +314,9 @@ class TRM(nn.Module):
                    else torch.no_grad())
         with no_grad:
             for _ in range(self.cfg.cycles - 1):
-                carry = self._cycle(carry, memory, memory_bias)
-        carry = self._cycle(carry, memory, memory_bias)
+                carry = self._cycle(carry, memory, memory_bias,
+                                    precursor_mass)
+        carry = self._cycle(carry, memory, memory_bias, precursor_mass)
         log_probs = self.head(carry.y).log_softmax(dim=-1)  # (B, L, V)
         if self.cfg.detach_between_steps:
             carry = carry.detach()
@@ -269,7 +338,8 @@ class TRM(nn.Module):
         carry = self.initial_carry(mz.shape[0])
         outputs = []
         for _ in range(self.cfg.steps):
-            carry, log_probs = self.step(carry, memory, memory_bias)
+            carry, log_probs = self.step(carry, memory, memory_bias,
+                                         precursor_mass)
             outputs.append(log_probs)
         return torch.stack(outputs)  # (T, B, L, V)
 
@@ -295,78 +365,3 @@ class ExportWrapper(nn.Module):
         if self.all_steps:
             return steps[-1], steps
         return steps[-1]
-
-
-def _strip_ema(state: dict) -> dict:
-    """Accept ``AveragedModel`` state dicts ('module.' keys, counter)."""
-    out = {}
-    for key, value in state.items():
-        if key == "n_averaged":
-            continue
-        out[key.removeprefix("module.")] = value
-    return out
-
-
-def load_model_from_checkpoint(
-        path: str | Path, *, use_ema: bool = True,
-) -> tuple[TRM, ModelConfig, dict]:
-    """Rebuild the model of a training checkpoint, in eval mode on CPU.
-
-    A checkpoint is a ``torch.save``-d dict of plain data: ``model_config``
-    (dict of every :class:`ModelConfig` field), ``model`` (state dict),
-    optionally ``ema`` (state dict of the same model, or of an
-    ``AveragedModel`` wrapping it; used when present and ``use_ema``),
-    ``preprocess`` (dict of every ``PreprocessConfig`` setting),
-    ``vocabulary`` (``Vocabulary.to_dict()``) and ``provenance`` (dict).
-    Other keys (optimizer, step, ...) are ignored here.
-
-    Returns
-    -------
-    model, config, extra
-        ``extra`` holds ``preprocess``, ``vocabulary``, ``provenance``
-        (``None``/``{}`` when absent) and ``used_ema`` (bool).
-    """
-    path = Path(path)
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"checkpoint {path} not found") from None
-    except Exception as exc:  # pickle/zip errors have many types
-        raise ValueError(f"{path}: not a readable denovo checkpoint "
-                         f"({exc})") from None
-    if not isinstance(ckpt, dict) or not {"model_config", "model"} <= set(
-            ckpt):
-        raise ValueError(f"{path}: not a denovo checkpoint (needs keys "
-                         "'model_config' and 'model')")
-    cfg = from_dict(ModelConfig, ckpt["model_config"],
-                    source=f"{path} [model_config]", partial=False)
-    model = TRM(cfg)
-    used_ema = use_ema and ckpt.get("ema") is not None
-    state = _strip_ema(ckpt["ema"]) if used_ema else ckpt["model"]
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise ValueError(f"{path}: weights do not fit its model_config "
-                         f"({exc})") from None
-    model.eval()
-    extra = {"preprocess": ckpt.get("preprocess"),
-             "vocabulary": ckpt.get("vocabulary"),
-             "provenance": dict(ckpt.get("provenance") or {}),
-             "used_ema": used_ema}
-    return model, cfg, extra
-
-
-def checkpoint_dict(model: TRM, *, ema: dict | None = None,
-                    preprocess: dict | None = None,
-                    vocabulary: dict | None = None,
-                    provenance: dict | None = None) -> dict:
-    """The minimal checkpoint :func:`load_model_from_checkpoint` reads.
-
-    Trainers add their own keys (optimizer, step, ...) to the result.
-    """
-    return {"model_config": to_dict(model.cfg),
-            "model": model.state_dict(),
-            "ema": ema,
-            "preprocess": preprocess,
-            "vocabulary": vocabulary,
-            "provenance": dict(provenance or {})}

@@ -46,7 +46,8 @@ from .metrics import (
     peptide_metrics,
     validation_metrics,
 )
-from .model import TRM, checkpoint_dict
+from .checkpoint import checkpoint_dict
+from .model import TRM
 
 __all__ = ["Trainer", "lr_factor", "resolve_device", "run_training"]
 
@@ -498,8 +499,9 @@ def _subset(raw: RawBatch, idx: np.ndarray) -> RawBatch:
 
 
 def run_training(config_path, *, out_dir, resume=None, device: str = "auto",
-                 max_steps: int | None = None, train_files=(),
-                 val_files=(), progress: bool = True) -> dict:
+                 max_steps: int | None = None, stop_at: int | None = None,
+                 overrides=(), train_files=(), val_files=(),
+                 progress: bool = True) -> dict:
     """``denovo train``: load the recipe, apply overrides, train.
 
     User-level problems (bad config, missing file, unreadable spectra)
@@ -519,7 +521,9 @@ def run_training(config_path, *, out_dir, resume=None, device: str = "auto",
     logging.getLogger("training").setLevel(
         logging.INFO if rank == 0 else logging.WARNING)
     try:
-        recipe = load_recipe(config_path)
+        recipe = load_recipe(config_path, overrides)
+        if overrides:
+            log.info("recipe overrides: %s", " ".join(overrides))
         train = recipe.train
         if max_steps:
             train = dataclasses.replace(train, max_steps=max_steps)
@@ -545,7 +549,7 @@ def run_training(config_path, *, out_dir, resume=None, device: str = "auto",
         try:
             trainer = Trainer(recipe, out, device=device, resume=resume,
                               progress=progress)
-            result = trainer.fit()
+            result = trainer.fit(until=stop_at)
         finally:
             logging.getLogger("training").removeHandler(handler)
             handler.close()

@@ -26,6 +26,7 @@ from training.config import (
     LossConfig,
     ModelConfig,
     TrainConfig,
+    apply_overrides,
     from_dict,
     read_yaml,
     to_dict,
@@ -239,7 +240,15 @@ def recipe_from_dict(data: Mapping[str, Any], *,
         curriculum=tuple(stages))
 
 
-def load_recipe(path: str | Path | None = None) -> Recipe:
-    """Load a recipe YAML; ``None`` loads the bundled default recipe."""
+def load_recipe(path: str | Path | None = None,
+                overrides=()) -> Recipe:
+    """Load a recipe YAML; ``None`` loads the bundled default recipe.
+
+    ``overrides`` are ``KEY.PATH=VALUE`` strings (see
+    :func:`training.config.apply_overrides`).
+    """
     path = Path(path) if path is not None else default_recipe_path()
-    return recipe_from_dict(read_yaml(path), source=str(path))
+    data = read_yaml(path)
+    if overrides:
+        data = apply_overrides(data, overrides)
+    return recipe_from_dict(data, source=str(path))
