@@ -53,6 +53,17 @@ VARIANTS = {
              "model.mz_frequencies=32"],
 }
 
+NOTE = (
+    '"Realistic" and "synthetic" are held-out simulated spectra (256 each, '
+    "peptides never trained on), \"real dev\" the dev-split spectra "
+    "(model-level, greedy, predicted length); the engine columns run "
+    "`denovo sequence` (beam 5, mass control) and `denovo evaluate` on "
+    "them. s/step is wall time as logged and depends on what shared the "
+    "machine, so compare it only between rows run alike. One seed per "
+    "row: differences of about 0.01 are not distinguishable from noise "
+    "here. A run that never uses the realistic simulator (basic "
+    "generator) has no realistic validation.")
+
 COLUMNS = [  # (metrics key, header)
     ("val_token_accuracy", "synthetic token acc"),
     ("val_realistic_token_accuracy", "realistic token acc"),
@@ -220,7 +231,7 @@ def main(argv=None) -> int:
         f"`{args.config.relative_to(ROOT)}`\n\n"
         "EMA weights, predicted length, validation at step "
         f"{args.stop_at}. Command: `python benchmarks/ablations.py "
-        + " ".join(sys.argv[1:]) + "`\n\n" + text + "\n")
+        + " ".join(sys.argv[1:]) + "`\n\n" + NOTE + "\n\n" + text + "\n")
     return 0
 
 

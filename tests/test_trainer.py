@@ -108,6 +108,24 @@ def test_resume_rejects_a_model_only_checkpoint(tmp_path):
                 resume=tmp_path / "bad.ckpt")
 
 
+def test_bf16_autocast_path_trains(tmp_path, monkeypatch):
+    # No GPU here: run the CUDA bf16 path under torch's CPU autocast.
+    monkeypatch.setattr(Trainer, "BF16_DEVICES", ("cuda", "cpu"))
+    trainer = Trainer(tiny_recipe(), tmp_path, device="cpu", progress=False)
+    dtypes = []
+    trainer.model.head.register_forward_hook(
+        lambda mod, args, out: dtypes.append(out.dtype))
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    losses = [trainer.train_step()["loss"] for _ in range(4)]
+    assert torch.bfloat16 in dtypes  # autocast was on
+    assert all(np.isfinite(losses))
+    for key, value in trainer.model.state_dict().items():
+        assert value.dtype == before[key].dtype  # weights stay fp32
+    assert any(not torch.equal(before[k], v)
+               for k, v in trainer.model.state_dict().items())
+    assert np.isfinite(trainer.validate()["val_token_accuracy"])
+
+
 def test_cli_train_writes_checkpoints_metrics_and_plots(tmp_path):
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump(TINY))

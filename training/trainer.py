@@ -122,6 +122,8 @@ class Trainer:
         Show a progress bar (rank 0 only).
     """
 
+    BF16_DEVICES = ("cuda",)  # where ``train.bf16`` turns on autocast
+
     def __init__(self, recipe: Recipe, out_dir: str | Path, *,
                  device: str = "auto", resume: str | Path | None = None,
                  progress: bool = True):
@@ -260,7 +262,7 @@ class Trainer:
 
     # -- training ---------------------------------------------------------
     def _autocast(self):
-        enabled = self.cfg.bf16 and self.device.type == "cuda"
+        enabled = self.cfg.bf16 and self.device.type in self.BF16_DEVICES
         return torch.autocast(self.device.type, dtype=torch.bfloat16,
                               enabled=enabled)
 
