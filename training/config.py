@@ -328,22 +328,19 @@ def _set_path(node, parts: list[str], value, item: str) -> None:
     if head == "*":
         if not isinstance(node, list):
             raise ConfigError(f"override {item!r}: '*' needs a list")
-        targets = node
+        keys = range(len(node))
     elif isinstance(node, dict):
-        if not rest:
-            node[head] = value
-            return
-        if node.get(head) is None:
-            node[head] = {}
-        targets = [node[head]]
+        keys = [head]
     else:
         raise ConfigError(f"override {item!r}: {head!r} is not inside a "
                           "mapping")
-    if head == "*" and not rest:
-        node[:] = [value] * len(node)
-        return
-    for target in targets:
-        _set_path(target, rest, value, item)
+    for key in keys:
+        if not rest:
+            node[key] = value
+            continue
+        if isinstance(node, dict) and node.get(key) is None:
+            node[key] = {}
+        _set_path(node[key], rest, value, item)
 
 
 def load_yaml(path: str | Path, cls: type[T], *,
