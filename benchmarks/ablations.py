@@ -111,9 +111,7 @@ def checkpoint_step(path: Path) -> int | None:
 
 def engine_metrics(run: Path, stop_at: int, dev: Path) -> dict:
     """Export the checkpoint at ``stop_at``, sequence and evaluate ``dev``."""
-    from denovo.engine import (DecodeConfig, EngineConfig, ModelSession,
-                               open_writers, sequence_files)
-    from denovo.evaluate.pipeline import evaluate_files
+    from dev_run import dev_metrics, sequence_timed
     from export.onnx_export import export_onnx
 
     ckpt = next((c for c in (run / f"step{stop_at}.ckpt",
@@ -123,20 +121,11 @@ def engine_metrics(run: Path, stop_at: int, dev: Path) -> dict:
         return {}
     onnx_path = run / f"step{stop_at}.onnx"
     export_onnx(ckpt, onnx_path)
-    session = ModelSession(onnx_path)
-    decode = DecodeConfig(beam=5)
     csv_out = run / f"step{stop_at}_dev.csv"
-    seconds = []
-    for _ in range(4):  # the first run warms up the JIT and the session
-        start = time.perf_counter()
-        with open_writers(csv=csv_out, inputs=[dev], session=session,
-                          decode=decode) as writers:
-            summary = sequence_files([dev], session=session, decode=decode,
-                                     config=EngineConfig(), writers=writers)
-        seconds.append(time.perf_counter() - start)
-    rate = summary.n_spectra / statistics.median(seconds[1:])
-    (result,) = evaluate_files([csv_out], [dev], exact=False)
-    metrics = result.mass.summary()
+    # The first run warms up the JIT and the session.
+    seconds = [sequence_timed(onnx_path, dev, csv_out) for _ in range(4)]
+    metrics = dev_metrics(csv_out, dev)
+    rate = metrics["n_spectra"] / statistics.median(seconds[1:])
     return {"spectra_per_s": rate,
             **{k: metrics[k] for k in ("aa_precision", "aa_recall",
                                        "peptide_recall", "auc")}}

@@ -25,10 +25,10 @@ import dataclasses
 import json
 import statistics
 import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from dev_run import dev_metrics, sequence_timed
 from machine import describe
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,21 +56,6 @@ def export_variants(checkpoint: Path, work: Path) -> dict[str, Path]:
         export_onnx(model, files[f"fp32, exit after T={k}"], **kwargs)
     model.cfg = cfg
     return files
-
-
-def run_once(model: Path, dev: Path, csv_out: Path) -> float:
-    """Sequence the dev split at beam 5; returns wall seconds."""
-    from denovo.engine import (DecodeConfig, EngineConfig, ModelSession,
-                               open_writers, sequence_files)
-
-    session = ModelSession(model)
-    decode = DecodeConfig(beam=5)
-    start = time.perf_counter()
-    with open_writers(csv=csv_out, inputs=[dev], session=session,
-                      decode=decode) as writers:
-        sequence_files([dev], session=session, decode=decode,
-                       config=EngineConfig(), writers=writers)
-    return time.perf_counter() - start
 
 
 def settled_share(checkpoint: Path, dev: Path) -> list[float]:
@@ -102,22 +87,18 @@ def main() -> None:
     if not args.dev.is_file():
         sys.exit(f"{args.dev} not found: run "
                  "`python benchmarks/real_split.py --mgf` first")
-    from denovo.evaluate.pipeline import evaluate_files
-
     args.work.mkdir(parents=True, exist_ok=True)
     files = export_variants(args.checkpoint, args.work)
     for path in files.values():  # JIT and session warm-up
-        run_once(path, args.dev, args.work / "warmup.csv")
+        sequence_timed(path, args.dev, args.work / "warmup.csv")
     seconds: dict[str, list[float]] = {name: [] for name in files}
     for _ in range(args.repeats):
         for name, path in files.items():
             csv_out = args.work / f"{path.stem}.csv"
-            seconds[name].append(run_once(path, args.dev, csv_out))
+            seconds[name].append(sequence_timed(path, args.dev, csv_out))
     rows = []
     for name, path in files.items():
-        (result,) = evaluate_files([args.work / f"{path.stem}.csv"],
-                                   [args.dev], exact=False)
-        metrics = result.mass.summary()
+        metrics = dev_metrics(args.work / f"{path.stem}.csv", args.dev)
         rows.append({"variant": name,
                      "mb": path.stat().st_size / 1e6,
                      "seconds": statistics.median(seconds[name]),

@@ -1,5 +1,6 @@
 """Tests for export.onnx_export: parity, contract and metadata."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -57,7 +58,7 @@ def test_parity_within_tolerance_on_varying_shapes(exported):
 
 
 def test_mass_feedback_model_exports_with_parity(tmp_path):
-    cfg = ModelConfig(**{**CFG.__dict__, "mass_feedback": True})
+    cfg = dataclasses.replace(CFG, mass_feedback=True)
     torch.manual_seed(1)
     report = export_onnx(TRM(cfg).eval(), tmp_path / "fb.onnx",
                          preprocess=PREPROCESS,
