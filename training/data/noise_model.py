@@ -56,7 +56,9 @@ REAL_FILES = (
 )
 DETECTION_BINS = np.arange(-3.0, 0.01, 0.25)  # log10 predicted intensity
 NOISE_MZ_BINS = np.linspace(0.0, 1.5, 31)  # m/z / neutral precursor mass
-QUANTILES = np.linspace(0.0, 1.0, 21)
+# Fine enough that interpolating between the top ones does not smear a
+# few strong peaks over a whole band.
+QUANTILES = np.linspace(0.0, 1.0, 101)
 
 
 def load_real(data_dir, *, split_file=None, split: str = "train") -> list:
@@ -100,14 +102,22 @@ def _lognormal(values) -> dict:
 
 
 def _rate(obs, parent) -> dict:
-    """P(observed | parent observed) and log10(obs / parent).
+    """P(observed | parent observed) and how intense, given the parent.
 
     ``obs`` and ``parent`` are relative to the spectrum's top b/y ion.
+    log10(obs) ~ ``slope`` * log10(parent) + N(``mu``, ``sigma``): real
+    losses grow less than in proportion to their parent (slope < 1).
     """
     obs, parent = np.asarray(obs), np.asarray(parent)
     base = parent > 0
     both = base & (obs > 0)
     out = _lognormal(obs[both] / parent[both])
+    out["slope"] = 1.0
+    x, y = np.log10(parent[both]), np.log10(obs[both])
+    if len(x) >= 3 and x.std() > 0:
+        out["slope"] = float(np.cov(x, y, bias=True)[0, 1] / x.var())
+        out["mu"] = float(y.mean() - out["slope"] * x.mean())
+        out["sigma"] = float((y - out["slope"] * x - out["mu"]).std())
     out["p"] = float(both.sum() / max(base.sum(), 1))
     # Seen although the parent is not (e.g. a2 without b2), vs the ref.
     orphan = ~base & (obs > 0)
@@ -117,30 +127,41 @@ def _rate(obs, parent) -> dict:
 
 
 def _fit_detection(anns, preds) -> tuple[dict, dict]:
-    logp, seen, resid = [], [], []
+    """Detection rate by predicted intensity, and the b/y scatter.
+
+    Real intensities follow MS2PIP's only in part: within a spectrum,
+    log10(observed) ~ ``slope`` * log10(predicted) + N(0, ``sigma``).
+    ``slope`` < 1 means real b/y ladders are flatter than predicted. Both
+    are biased by the 1% view threshold, so :func:`fit` calibrates them.
+    """
+    logp, seen, xs, ys = [], [], [], []
     for ann, pred in zip(anns, preds, strict=True):
         row = (ann.by_type == ION_Y).astype(int) + 2 * (ann.by_charge >= 2)
         p = np.maximum(pred[row, ann.by_index - 1], 1e-4)
         logp.append(np.log10(p))
         seen.append(ann.by_obs > 0)
         ok = ann.by_obs > 0
-        # Within-spectrum scatter: the spectrum's own scale cancels.
-        r = np.log10(ann.by_obs[ok] / p[ok])
-        resid.append(r - r.mean() if ok.sum() > 1 else r[:0])
+        if ok.sum() > 2:
+            # Centred per spectrum: the spectrum's own scale cancels.
+            x, y = np.log10(p[ok]), np.log10(ann.by_obs[ok])
+            xs.append(x - x.mean())
+            ys.append(y - y.mean())
     logp, seen = np.concatenate(logp), np.concatenate(seen)
     which = np.clip(np.digitize(logp, DETECTION_BINS) - 1, 0,
                     len(DETECTION_BINS) - 1)
     p_obs = [float(seen[which == b].mean()) if (which == b).any() else 0.0
              for b in range(len(DETECTION_BINS))]
     detection = {"log10_pred": DETECTION_BINS.tolist(), "p": p_obs}
-    resid = np.concatenate(resid)
-    return detection, {"mu": 0.0, "sigma": float(resid.std()),
-                       "n": int(len(resid))}
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    slope = float((x * y).sum() / max((x * x).sum(), 1e-12))
+    return detection, {"mu": 0.0, "slope": slope,
+                       "sigma": float((y - slope * x).std()),
+                       "n": int(len(x))}
 
 
 def fit(spectra, predict_by, *,
         config: AnnotationConfig | None = None,
-        rounds: int = 3, seed: int = 0) -> dict:
+        rounds: int = 5, seed: int = 0) -> dict:
     """Fit every parameter from labelled real spectra.
 
     A direct fit is biased: a peak below the 1% view threshold is
@@ -208,6 +229,10 @@ def _adjust(params: dict, target: dict, got: dict) -> None:
         have, cur = got.get(key), params.get(key)
         if key == "log_count":
             cur["intercept"] += want["mean"] - have["mean"]
+        elif key == "slope" and have > 0:
+            # The view threshold flattens the seen slope about in
+            # proportion.
+            params[key] = cur * want / have
         elif isinstance(want, dict) and isinstance(have, dict):
             _adjust(cur, want, have)
         elif key == "p" and isinstance(want, list):
@@ -218,6 +243,10 @@ def _adjust(params: dict, target: dict, got: dict) -> None:
             params[key] = float(np.clip(cur * want / have, 0, 1))
         elif key == "mu" and isinstance(want, float):
             params[key] = cur + want - have
+        elif key == "sigma" and "mu" in target and have > 0:
+            # The view threshold cuts the low tail, narrowing the seen
+            # spread; match it like the mean.
+            params[key] = cur * want / have
 
 
 def _direct_fit(anns, preds, config: AnnotationConfig) -> dict:
@@ -234,6 +263,8 @@ def _direct_fit(anns, preds, config: AnnotationConfig) -> dict:
     mass = cat([a.by_mass for a in anns])
     strong = (par >= 0.2) & (iso > 0)
     iso_fit = _lognormal(iso[strong] / par[strong] / mass[strong])
+    # Many are missing (deisotoped or unresolved): M+1 seen per b/y seen.
+    iso_fit["p"] = float((iso[par > 0] > 0).mean())
     a_idx = cat([a.a_index for a in anns])
     a_obs, a_par = rel(lambda a: a.a_obs), rel(lambda a: a.a_parent)
     a_ions = {"a2": _rate(a_obs[a_idx == 2], a_par[a_idx == 2]),
@@ -268,11 +299,13 @@ def _direct_fit(anns, preds, config: AnnotationConfig) -> dict:
     y = np.log(counts + 1)
     coef, *_ = np.linalg.lstsq(design, y, rcond=None)
     resid = y - design @ coef
-    # Relative to the base peak, which is not always a b/y ion: the
-    # b/y share of the base (ref) is drawn first, then noise below it.
-    noise_rel = cat([a.intensity[a.klass == NOISE] for a in anns])
+    # In the unit FittedNoise draws them in: the base peak where an
+    # unexplained peak is the base (drawn first, so left out here), the
+    # top b/y ion elsewhere.
     noise_base = np.array([a.klass[np.argmax(a.intensity)] == NOISE
                            for a in anns])
+    noise_rel = cat([_noise_levels(a, nb)
+                     for a, nb in zip(anns, noise_base, strict=True)])
     ref_base = np.array([a.by_ref for a in anns])[noise_base]
     pos = cat([a.mz[a.klass == NOISE] / a.precursor_mass for a in anns])
     hist, _ = np.histogram(pos, bins=NOISE_MZ_BINS)
@@ -302,6 +335,13 @@ def _direct_fit(anns, preds, config: AnnotationConfig) -> dict:
         "internal": internal_fit, "noise": noise,
         "noise_median_count": float(np.median(counts)),
     }
+
+
+def _noise_levels(ann, noisy_base: bool) -> np.ndarray:
+    sel = ann.klass == NOISE
+    if noisy_base:
+        sel[np.argmax(ann.intensity)] = False
+    return ann.intensity[sel]
 
 
 def load_params(path=None) -> dict:

@@ -317,8 +317,12 @@ class RealisticSimulator:
         det = np.interp(np.log10(np.maximum(pred, 1e-4)), self._det_x,
                         self._det_p)
         keep = base & ((rng.random(len(pred)) < det) | clean[spec])
-        inten = np.where(keep, pred * _lognormal(rng, p["by_scatter"],
-                                                 len(pred)), 0.0)
+        # Real ladders are flatter than MS2PIP's: a fitted exponent
+        # (absent from older parameter files: 1).
+        scatter = p["by_scatter"]
+        shaped = pred ** scatter.get("slope", 1.0)
+        inten = np.where(keep, shaped * _lognormal(rng, scatter, len(pred)),
+                         0.0)
         inten = np.where(clean[spec], pred, inten)
         # Spectra that lost every b/y ion keep their strongest one.
         top = np.zeros(size)
@@ -326,7 +330,7 @@ class RealisticSimulator:
         rescue = base & (pred >= top[spec]) & (top[spec] > 0)
         lost = np.bincount(spec[keep], minlength=size) == 0
         keep |= rescue & lost[spec]
-        inten = np.where(rescue & lost[spec], pred, inten)
+        inten = np.where(rescue & lost[spec], shaped, inten)
         ref = np.zeros(size)
         np.maximum.at(ref, spec, inten)
         inten = inten / np.maximum(ref[spec], 1e-12)
@@ -342,7 +346,9 @@ class RealisticSimulator:
         parent = np.where(bkey[order][pos] == key, inten[order][pos], 0.0)
         prob = np.zeros(len(pred))
         ratio = np.zeros(len(pred))
-        is_a = ions.series == ION_A
+        # a ions without loss only: a-H2O / a-NH3 were not fitted (the
+        # annotation counts them as unexplained).
+        is_a = (ions.series == ION_A) & (ions.loss == LOSS_NONE)
         groups = [(p["a_ions"][name], is_a & sel) for name, sel in
                   (("a2", ions.cleavage == 2), ("other", ions.cleavage != 2))]
         for series, sname in ((ION_B, "b"), (ION_Y, "y")):
@@ -354,17 +360,18 @@ class RealisticSimulator:
             with_parent = sel & (parent > 0)
             orphan = sel & (parent <= 0)
             prob[with_parent] = fit["p"]
-            ratio[with_parent] = parent[with_parent] * _lognormal(
-                rng, fit, int(with_parent.sum()))
+            ratio[with_parent] = parent[with_parent] ** fit.get(
+                "slope", 1.0) * _lognormal(rng, fit, int(with_parent.sum()))
             prob[orphan] = fit["orphan"]["p"]
             ratio[orphan] = _lognormal(rng, fit["orphan"], int(orphan.sum()))
         show = derived & (rng.random(len(pred)) < prob)
         parts.append((spec[show], ions.mz[show], ratio[show]))
-        # M+1 isotope peaks of every kept fragment.
-        iso = keep & ~clean[spec]
+        # M+1 isotope peaks of kept fragments, thinned as fitted.
+        iso_fit = p["isotope_per_da"]
+        iso = keep & ~clean[spec] & (rng.random(len(pred))
+                                     < iso_fit.get("p", 1.0))
         mass = ions.mz * ions.charge - ions.charge * PROTON
-        level = inten * mass * _lognormal(rng, p["isotope_per_da"],
-                                          len(pred))
+        level = inten * mass * _lognormal(rng, iso_fit, len(pred))
         parts.append((spec[iso], ions.mz[iso] + C13_SPACING / ions.charge[iso],
                       level[iso]))
         parts.append(self._peptide_peaks(rng, peptides, charge, clean,
