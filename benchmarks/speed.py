@@ -279,12 +279,18 @@ def main() -> None:
     parser.add_argument("--max-spectra", type=int, default=512)
     parser.add_argument("--beams", type=int, nargs="+", default=[1, 5])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="denovo's model batch [engine default]")
+    parser.add_argument("--casanovo-batch-size", type=int, default=1024,
+                        help="Casanovo's predict_batch_size [its default]")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--no-casanovo", action="store_true")
     parser.add_argument("--casanovo-max-length", type=int, default=16)
     parser.add_argument("--out", type=Path, default=RESULTS / "speed")
     args = parser.parse_args()
+    if args.batch_size is None:
+        from denovo.engine import EngineConfig
+        args.batch_size = EngineConfig().batch_size
 
     tmp = Path(tempfile.mkdtemp(prefix="denovo-speed-"))
     mgf = tmp / "input.mgf"
@@ -303,7 +309,8 @@ def main() -> None:
             try:
                 row["casanovo"] = run_casanovo(
                     mgf, tmp, beam=beam, max_length=args.casanovo_max_length,
-                    batch_size=args.batch_size, n=n, threads=args.threads)
+                    batch_size=args.casanovo_batch_size, n=n,
+                    threads=args.threads)
             except (RuntimeError, subprocess.CalledProcessError,
                     OSError) as exc:
                 print(f"# Casanovo skipped: {exc}")
@@ -328,6 +335,7 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"n_spectra": n, "input": args.input.name, "model": model_note,
             "repeats": args.repeats, "batch_size": args.batch_size,
+            "casanovo_batch_size": args.casanovo_batch_size,
             "threads": args.threads, "cpu_count": os.cpu_count(),
             "casanovo_note": "random weights, max_length capped at "
             f"{args.casanovo_max_length}; spectra/s excludes start-up "

@@ -68,7 +68,7 @@ def main(verbose: int) -> None:
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False),
               help="Also (or only) write a CSV table.")
 @click.option("--batch-size", type=click.IntRange(min=1),
-              help="Spectra per model batch [default: 64].")
+              help="Spectra per model batch [default: 32].")
 @click.option("--threads", type=click.IntRange(min=0),
               help="ONNX Runtime threads, 0 = all cores [default: 0].")
 @click.option("--mass-control/--no-mass-control", default=True,

@@ -321,3 +321,25 @@ def test_rescoring_prefers_the_candidate_the_peaks_support(tmp_path):
     assert before.matches[0].candidate.tokens == tuple("PEPTLDEK")
     assert after.matches[0].candidate.tokens == true
     assert len(after.matches) == 1  # still top_k = 1 reported
+
+
+def test_peak_sorted_batches_keep_each_result_with_its_spectrum(real_file):
+    """Sorting a window by peak count must not mix spectra up: batches of
+    one (no sorting, no padding) give the same answers as sorted batches."""
+    from denovo.io import read_spectra
+    spectra = list(read_spectra(real_file("pepnet_124.mgf")))[:48]
+    session = ModelSession(None, threads=1)
+    decode = DecodeConfig(beam=2)
+    single = list(Engine(session, decode=decode,
+                         config=EngineConfig(batch_size=1)).run(spectra))
+    sorted_ = list(Engine(session, decode=decode,
+                          config=EngineConfig(batch_size=5)).run(spectra))
+    assert len(single) == len(sorted_) == len(spectra)
+    n_peaks = [len(s.mz) for s in spectra]
+    assert len(set(n_peaks)) > 10  # the window really gets reordered
+    for a, b in zip(single, sorted_, strict=True):
+        assert a.spectrum is b.spectrum and a.status == b.status
+        assert [m.candidate.tokens for m in a.matches] == \
+            [m.candidate.tokens for m in b.matches]
+        assert np.allclose([m.candidate.score for m in a.matches],
+                           [m.candidate.score for m in b.matches], atol=1e-4)
