@@ -12,14 +12,16 @@ length is capped (``--casanovo-max-length``, default 16, near real
 peptide lengths). Its time is measured around the whole command, minus
 the time of the same command on 8 spectra (start-up and model loading).
 
-Model: ``--model``, else the bundled default, else a randomly initialised
-TRM exported with torch (``training.model``; same compute as a trained
-one), else a constant ``onnx.helper`` stand-in (no compute; says so).
+Models: ``--model [LABEL=]PATH`` (repeatable, for the speed of several
+model sizes in one run), else the bundled default, else a randomly
+initialised TRM exported with torch (``training.model``; same compute as a
+trained one), else a constant ``onnx.helper`` stand-in (no compute).
 
 Usage::
 
     python benchmarks/speed.py [--input F.mgf] [--max-spectra 512]
         [--beams 1 5] [--repeats 3] [--no-casanovo]
+        [--model default=denovo/models/default.onnx --model tiny=T.onnx]
 """
 
 from __future__ import annotations
@@ -143,19 +145,25 @@ def constant_model(path: Path) -> str:
     return "constant onnx.helper stand-in (no model compute)"
 
 
-def pick_model(arg: str | None, tmp: Path) -> tuple[Path, str]:
+def pick_models(args: list[str] | None, tmp: Path) -> list[tuple]:
+    """(label, path, description) per ``--model [LABEL=]PATH``."""
     from denovo.engine.session import DEFAULT_MODEL
 
-    if arg:
-        return Path(arg), f"given model {arg}"
+    if args:
+        out = []
+        for arg in args:
+            label, _, path = arg.rpartition("=")
+            path = Path(path)
+            out.append((label or path.stem, path, f"given model {path}"))
+        return out
     if DEFAULT_MODEL.is_file():
-        return DEFAULT_MODEL, "bundled default model"
+        return [("default", DEFAULT_MODEL, "bundled default model")]
     path = tmp / "model.onnx"
     try:
-        return path, random_trm(path)
+        return [("random", path, random_trm(path))]
     except ImportError as exc:
         print(f"# torch/training unavailable ({exc}); constant stand-in")
-        return path, constant_model(path)
+        return [("constant", path, constant_model(path))]
 
 
 def run_denovo(model: Path, mgf: Path, out: Path, *, beam: int,
@@ -274,7 +282,9 @@ def run_casanovo(mgf: Path, tmp: Path, *, beam: int, max_length: int,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model")
+    parser.add_argument("--model", action="append", metavar="[LABEL=]PATH",
+                        help="model to time (repeatable; default: the "
+                        "bundled default model)")
     parser.add_argument("--input", type=Path, default=DEFAULT_INPUT)
     parser.add_argument("--max-spectra", type=int, default=512)
     parser.add_argument("--beams", type=int, nargs="+", default=[1, 5])
@@ -295,30 +305,33 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="denovo-speed-"))
     mgf = tmp / "input.mgf"
     n = write_subset(args.input, mgf, args.max_spectra)
-    model, model_note = pick_model(args.model, tmp)
-    print(f"# {n} spectra from {args.input.name}; model: {model_note}")
+    models = pick_models(args.model, tmp)
+    print(f"# {n} spectra from {args.input.name}; models: "
+          + "; ".join(f"{label}: {note}" for label, _, note in models))
     print(f"# {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores, threads={args.threads or 'all'}")
     rows = []
     for beam in args.beams:
-        ours = run_denovo(model, mgf, tmp / "out.mztab", beam=beam,
-                          batch_size=args.batch_size, threads=args.threads,
-                          repeats=args.repeats)
-        row = {"beam": beam, "denovo": ours, "casanovo": None}
+        casanovo = None
         if not args.no_casanovo:
             try:
-                row["casanovo"] = run_casanovo(
+                casanovo = run_casanovo(
                     mgf, tmp, beam=beam, max_length=args.casanovo_max_length,
                     batch_size=args.casanovo_batch_size, n=n,
                     threads=args.threads)
             except (RuntimeError, subprocess.CalledProcessError,
                     OSError) as exc:
                 print(f"# Casanovo skipped: {exc}")
-        rows.append(row)
+        for label, path, _ in models:
+            ours = run_denovo(path, mgf, tmp / "out.mztab", beam=beam,
+                              batch_size=args.batch_size,
+                              threads=args.threads, repeats=args.repeats)
+            rows.append({"model": label, "beam": beam, "denovo": ours,
+                         "casanovo": casanovo})
 
-    header = ("| beam | denovo spectra/s | casanovo spectra/s | ratio | "
-              "read | preprocess | model | decode | write |")
-    lines = [header, "|" + "---|" * 9]
+    header = ("| model | beam | denovo spectra/s | casanovo spectra/s | "
+              "ratio | read | preprocess | model | decode | write |")
+    lines = [header, "|" + "---|" * 10]
     for row in rows:
         d, c = row["denovo"], row["casanovo"]
         st = d["stages"]
@@ -326,17 +339,21 @@ def main() -> None:
         ratio = f"{d['spectra_per_s'] / c['spectra_per_s']:.0f}x" if c \
             else "-"
         lines.append(
-            f"| {row['beam']} | {d['spectra_per_s']:.1f} | {cas} | {ratio} "
+            f"| {row['model']} | {row['beam']} | {d['spectra_per_s']:.1f} "
+            f"| {cas} | {ratio} "
             + "".join(f"| {st[k]:.3f}s " for k in
                       ("read", "preprocess", "model", "decode", "write"))
             + "|")
     table = "\n".join(lines)
     print(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"n_spectra": n, "input": args.input.name, "model": model_note,
+    meta = {"n_spectra": n, "input": args.input.name,
+            "models": {label: note for label, _, note in models},
             "repeats": args.repeats, "batch_size": args.batch_size,
             "casanovo_batch_size": args.casanovo_batch_size,
             "threads": args.threads, "cpu_count": os.cpu_count(),
+            "date": time.strftime("%Y-%m-%d"),
+            "command": "python benchmarks/speed.py " + " ".join(sys.argv[1:]),
             "casanovo_note": "random weights, max_length capped at "
             f"{args.casanovo_max_length}; spectra/s excludes start-up "
             "(time on 8 spectra subtracted)"}

@@ -291,3 +291,37 @@ def test_torchrun_two_processes_gloo(tmp_path):
     assert ckpt["step"] == 3 and ckpt["provenance"]["world_size"] == 2
     rows = (tmp_path / "ddp" / "train.csv").read_text().splitlines()
     assert len(rows) == 4  # header + one row per step, rank 0 only
+
+
+def _handmade_library(path, n=60):
+    """An MS2PIP library written by hand (no ms2pip needed)."""
+    from training.data.ms2pip_library import FORMAT_VERSION, entry_key
+
+    rng = np.random.default_rng(0)
+    peptides = [tuple(rng.choice(list("AGLSTVEPDN"), rng.integers(6, 11)))
+                + ("K",) for _ in range(n)]
+    keys = [entry_key(p, z) for p in peptides for z in (2, 3, 4)]
+    sizes = [len(p) - 1 for p in peptides for _ in (2, 3, 4)]
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    values = rng.uniform(0, 1, (4, offsets[-1])).astype(np.float16)
+    path.mkdir()
+    np.savez_compressed(path / "shard_00000.npz", keys=np.array(keys),
+                        offsets=offsets, values=values)
+    (path / "manifest.json").write_text(json.dumps(
+        {"format": FORMAT_VERSION, "chunk": len(keys),
+         "n_entries": len(keys),
+         "shards": [{"index": 0, "file": "shard_00000.npz",
+                     "n": len(keys)}]}))
+    return path
+
+
+def test_realistic_validation_without_realistic_training(tmp_path):
+    # A basic-generator run still reports the realistic validation set,
+    # so it can be compared with a realistic run.
+    data = json.loads(json.dumps(TINY))
+    data["data"]["library"] = str(_handmade_library(tmp_path / "lib"))
+    trainer = Trainer(recipe_from_dict(data, source="basic"), tmp_path / "r",
+                      device="cpu", progress=False)
+    names = [name for name, _ in trainer._validation_sets()]
+    assert names == ["val", "val_realistic"]
+    assert "val_realistic_token_accuracy" in trainer.validate()

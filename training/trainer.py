@@ -215,13 +215,19 @@ class Trainer:
 
     @staticmethod
     def _realistic(recipe: Recipe, side: str):
-        """The realistic simulator when a stage asks for it, else None."""
-        if all(s.realistic_fraction == 0 for s in recipe.curriculum):
-            return None
+        """The realistic simulator of ``data.library``, else None.
+
+        Built whenever a library is named, also for a curriculum that
+        never trains on it, so every run reports the same realistic
+        validation set (a basic-generator run is then comparable).
+        """
         data = recipe.data
         if not data.library:
-            raise ValueError("a curriculum stage has realistic_fraction > 0 "
-                             "but data.library names no MS2PIP library")
+            if any(s.realistic_fraction > 0 for s in recipe.curriculum):
+                raise ValueError("a curriculum stage has realistic_fraction "
+                                 "> 0 but data.library names no MS2PIP "
+                                 "library")
+            return None
         from .data.realistic import RealisticSimulator
 
         exclude = frozenset()
