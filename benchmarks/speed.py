@@ -21,7 +21,7 @@ Usage::
 
     python benchmarks/speed.py [--input F.mgf] [--max-spectra 512]
         [--beams 1 5] [--repeats 3] [--no-casanovo]
-        [--model default=denovo/models/default.onnx --model tiny=T.onnx]
+        [--model default --model fast --model tiny=T.onnx]
 """
 
 from __future__ import annotations
@@ -146,15 +146,18 @@ def constant_model(path: Path) -> str:
 
 
 def pick_models(args: list[str] | None, tmp: Path) -> list[tuple]:
-    """(label, path, description) per ``--model [LABEL=]PATH``."""
-    from denovo.engine.session import DEFAULT_MODEL
+    """(label, path, description) per ``--model [LABEL=]PATH|NAME``
+    (NAME: a bundled model)."""
+    from denovo.engine.session import DEFAULT_MODEL, resolve_model
 
     if args:
         out = []
         for arg in args:
-            label, _, path = arg.rpartition("=")
-            path = Path(path)
-            out.append((label or path.stem, path, f"given model {path}"))
+            label, _, name = arg.rpartition("=")
+            path = resolve_model(name).resolve()
+            shown = (path.relative_to(ROOT) if path.is_relative_to(ROOT)
+                     else path)
+            out.append((label or Path(name).stem, path, str(shown)))
         return out
     if DEFAULT_MODEL.is_file():
         return [("default", DEFAULT_MODEL, "bundled default model")]

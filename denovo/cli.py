@@ -50,7 +50,8 @@ def main(verbose: int) -> None:
 @click.argument("inputs", nargs=-1, required=True,
                 type=click.Path(dir_okay=False))
 @click.option("-m", "--model", type=click.Path(dir_okay=False),
-              help="denovo ONNX model [default: the bundled model].")
+              help="denovo ONNX model file, or the name of a bundled "
+                   "model (default, fast) [default: default].")
 @click.option("--beam", type=click.IntRange(min=1),
               help="Beam width [default: 5].")
 @click.option("--top-match", type=click.IntRange(min=1),

@@ -343,3 +343,16 @@ def test_peak_sorted_batches_keep_each_result_with_its_spectrum(real_file):
             [m.candidate.tokens for m in b.matches]
         assert np.allclose([m.candidate.score for m in a.matches],
                            [m.candidate.score for m in b.matches], atol=1e-4)
+
+
+def test_bundled_models_are_found_by_name(tmp_path, monkeypatch, pep_model):
+    import shutil
+    shutil.copy(pep_model, tmp_path / "mini.onnx")
+    monkeypatch.setattr(session_module, "MODELS_DIR", tmp_path)
+    assert ModelSession("mini", threads=1).path == tmp_path / "mini.onnx"
+    # an existing file of that name wins over the bundled model
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mini").write_bytes((tmp_path / "mini.onnx").read_bytes())
+    assert ModelSession("mini", threads=1).path.name == "mini"
+    with pytest.raises(ModelFileError, match=r"bundled models: mini\)"):
+        ModelSession("nope", threads=1)

@@ -15,17 +15,47 @@ import numpy as np
 
 from .contract import INPUTS, OUTPUT, ModelFileError, ModelInfo
 
-__all__ = ["DEFAULT_MODEL", "ModelSession"]
+__all__ = ["DEFAULT_MODEL", "ModelSession", "bundled_models",
+           "resolve_model"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / \
-    "default.onnx"
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+DEFAULT_MODEL = MODELS_DIR / "default.onnx"
 
 _ORT_TYPES = {"float32": "tensor(float)", "bool": "tensor(bool)",
               "int64": "tensor(int64)"}
 _NUMPY_TYPES = {"float32": np.float32, "bool": np.bool_,
                 "int64": np.int64}
+
+
+def bundled_models() -> dict[str, Path]:
+    """The models shipped inside the package, by name (file stem)."""
+    return {p.stem: p for p in sorted(MODELS_DIR.glob("*.onnx"))}
+
+
+def resolve_model(model: str | Path | None) -> Path:
+    """A model file: the given path, a bundled model's name, or None for
+    the default model.
+
+    A path that exists wins over a bundled name, so a local file called
+    ``fast`` is never shadowed.
+    """
+    if model is None:
+        if not DEFAULT_MODEL.is_file():
+            raise ModelFileError(
+                f"the default model ({DEFAULT_MODEL}) is not installed "
+                "yet; pass a model file with -m MODEL.onnx")
+        return DEFAULT_MODEL
+    path = Path(model)
+    if path.is_file():
+        return path
+    bundled = bundled_models()
+    if str(model) in bundled:
+        return bundled[str(model)]
+    names = ", ".join(bundled) or "none"
+    raise ModelFileError(f"model file not found: {path} (bundled models: "
+                         f"{names})")
 
 
 class ModelSession:
@@ -34,7 +64,8 @@ class ModelSession:
     Parameters
     ----------
     path
-        The ``.onnx`` file; None for the bundled default model.
+        The ``.onnx`` file, the name of a bundled model (``default``,
+        ``fast``), or None for the default model.
     threads
         Intra-op threads of ONNX Runtime (0: its default, all cores).
     """
@@ -42,13 +73,7 @@ class ModelSession:
     def __init__(self, path: str | Path | None = None, *, threads: int = 0):
         import onnxruntime as ort
 
-        self.path = Path(path) if path is not None else DEFAULT_MODEL
-        if not self.path.is_file():
-            if path is None:
-                raise ModelFileError(
-                    f"the default model ({self.path}) is not installed "
-                    "yet; pass a model file with -m MODEL.onnx")
-            raise ModelFileError(f"model file not found: {self.path}")
+        self.path = resolve_model(path)
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(int(threads), 0)
         options.inter_op_num_threads = 1
