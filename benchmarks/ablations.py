@@ -15,7 +15,8 @@ on) and on the real dev split (``--val``; model-level metrics with the
 predicted length); the checkpoint at ``--stop-at`` is then exported and
 run through ``denovo sequence`` (beam 5, mass control; spectra/s median
 of 3 runs) and ``denovo evaluate`` on the first ``--val`` file. Writes
-``benchmarks/results/ablations.md`` and ``.json``.
+``benchmarks/results/<--results>.md`` and ``.json`` (default
+``ablations``), with the variants of ``--only`` (default: all).
 
     python benchmarks/real_split.py --mgf       # runs/real/{train,dev}.mgf
     python benchmarks/ablations.py --val runs/real/dev.mgf
@@ -61,8 +62,9 @@ NOTE = (
     "them. s/step is wall time as logged and depends on what shared the "
     "machine, so compare it only between rows run alike. One seed per "
     "row: differences of about 0.01 are not distinguishable from noise "
-    "here. A run that never uses the realistic simulator (basic "
-    "generator) has no realistic validation.")
+    "here. — marks a metric the run did not record (basic-generator runs "
+    "made before the trainer built the realistic validation set for "
+    "every run with a library).")
 
 COLUMNS = [  # (metrics key, header)
     ("val_token_accuracy", "synthetic token acc"),
@@ -180,9 +182,12 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=1,
                     help="runs at once (one thread each)")
     ap.add_argument("--table-only", action="store_true")
+    ap.add_argument("--results", default="ablations",
+                    help="name of the results files under "
+                    "benchmarks/results/")
     args = ap.parse_args(argv)
 
-    runs = {name: args.out / name for name in VARIANTS}
+    runs = {name: args.out / name for name in (args.only or VARIANTS)}
     for item in args.reuse:
         name, _, path = item.partition("=")
         if name not in VARIANTS:
@@ -190,8 +195,7 @@ def main(argv=None) -> int:
         runs[name] = Path(path)
     if not args.table_only:
         args.out.mkdir(parents=True, exist_ok=True)
-        todo = [n for n in (args.only or VARIANTS)
-                if runs[n] == args.out / n]
+        todo = [n for n in runs if runs[n] == args.out / n]
         running: list[subprocess.Popen] = []
         for name in todo:
             while len(running) >= args.jobs:  # wait for any run to end
@@ -212,10 +216,15 @@ def main(argv=None) -> int:
     text = table(results, args.stop_at)
     print(text)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "ablations.json").write_text(json.dumps(
-        {"stop_at": args.stop_at, "config": str(args.config),
-         "variants": VARIANTS, "results": results}, indent=1) + "\n")
-    (RESULTS / "ablations.md").write_text(
+    for res in results.values():
+        if res is not None:  # machine-independent paths
+            res["run"] = os.path.relpath(res["run"], ROOT)
+    (RESULTS / f"{args.results}.json").write_text(json.dumps(
+        {"stop_at": args.stop_at,
+         "config": str(args.config.resolve().relative_to(ROOT)),
+         "variants": {n: VARIANTS[n] for n in runs},
+         "results": results}, indent=1) + "\n")
+    (RESULTS / f"{args.results}.md").write_text(
         f"# Ablations: first {args.stop_at} steps of "
         f"`{args.config.relative_to(ROOT)}`\n\n"
         "EMA weights, predicted length, validation at step "
