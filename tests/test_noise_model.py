@@ -75,7 +75,8 @@ def test_committed_parameters_are_complete():
     assert params["n_spectra"] > 800  # the train side of the split
     assert "python -m training.data.noise_model" in params["command"]
     for key in ("detection", "by_scatter", "a_ions", "losses", "immonium",
-                "precursor", "internal", "noise", "charge"):
+                "precursor", "internal", "noise", "charge", "length",
+                "shared_level"):
         assert key in params
     p = np.array(params["detection"]["p"])
     assert ((0 <= p) & (p <= 1)).all()
@@ -162,3 +163,29 @@ def test_calibration_recovers_the_by_slope():
     assert direct["slope"] < 0.8
     assert abs(fitted["slope"] - 0.9) < 0.08
     assert fitted["sigma"] == pytest.approx(0.3, abs=0.06)
+
+
+def test_shared_level_is_the_cross_class_covariance():
+    from types import SimpleNamespace
+
+    from training.data.noise_model import _adjust, _shared_level
+
+    rng = np.random.default_rng(0)
+
+    def spectra(tau):
+        out = []
+        for _ in range(400):
+            u = rng.normal(0, tau)
+            klass = np.repeat(np.arange(2, 8), 3)
+            out.append(SimpleNamespace(
+                klass=klass, by_ref=1.0,
+                intensity=10.0 ** (u - 1 + rng.normal(0, 0.3, len(klass)))))
+        return out
+
+    assert _shared_level(spectra(0.3))["sigma"] == pytest.approx(0.3,
+                                                                 abs=0.05)
+    assert _shared_level(spectra(0.0))["sigma"] < 0.08
+    params = {"shared_level": {"sigma": 0.3, "cov": 0.09}}
+    _adjust(params, {"shared_level": {"cov": 0.09}},
+            {"shared_level": {"cov": 0.05}})
+    assert params["shared_level"]["sigma"] == pytest.approx(np.sqrt(0.13))

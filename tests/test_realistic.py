@@ -166,3 +166,89 @@ def test_only_fitted_derived_ions_are_drawn(tmp_path):
              for i, p in enumerate(raw.peptides)]
     assert sum(s["peaks_noise"] for s in stats) == 0
     assert sum(s["peaks_a"] for s in stats) > 16
+
+
+def test_length_model_follows_and_smooths_the_real_lengths():
+    from training.data.peptide_model import LengthModel
+
+    peps = [("A",) * 8] * 90 + [("A",) * 12] * 10
+    model = LengthModel.fit(peps)
+    p = model.probabilities(6, 20)
+    assert p.sum() == pytest.approx(1.0)
+    assert p[0] == p[1] == 0  # shorter than any real peptide
+    assert p[8 - 6] > 5 * p[12 - 6] > 0
+    assert 0 < p[20 - 6] < p[12 - 6]  # unseen but possible
+    lengths = model.sample(np.random.default_rng(0), 2000, min_length=6,
+                           max_length=20)
+    assert lengths.min() >= 8 and lengths.max() <= 20
+    assert np.mean(lengths == 8) == pytest.approx(p[2], abs=0.03)
+    assert LengthModel.from_dict(model.to_dict()) == model
+
+
+def test_batch_draws_fitted_lengths_with_a_fallback(tmp_path):
+    import copy
+
+    from training.data.noise_model import load_params
+
+    rng = np.random.default_rng(0)
+    lines = ["".join(rng.choice(list("AGLSTVEP"), k - 1)) + "K"
+             for k in (8, 14) for _ in range(30)]
+    (tmp_path / "p.txt").write_text("\n".join(lines) + "\n")
+    source = ListPeptides(tmp_path / "p.txt")
+    params = copy.deepcopy(load_params())
+    params["length"] = {"counts": [0] * 8 + [900] + [0] * 5 + [100]}
+
+    def share_short(params):
+        sim = RealisticSimulator(source, params=params,
+                                 intensity=LibraryIntensity(None, live=False))
+        raw = sim.batch(np.random.default_rng(1), 400, CFG)
+        return np.mean([len(p) == 8 for p in raw.peptides])
+
+    # Lengths 9-13 and 15-20 (smoothing) are not in the list: the
+    # source's own draw stands in for them.
+    assert share_short(params) > 0.75
+    del params["length"]  # older files: the source's lengths
+    assert share_short(params) == pytest.approx(0.5, abs=0.08)
+
+
+def test_first_immonium_ion_stands_for_a1(tmp_path):
+    import copy
+
+    from training.data.noise_model import load_params
+
+    params = copy.deepcopy(load_params())
+    imm = params["immonium"]
+    imm["p"] = {}
+    imm["first"]["p"] = {r: 1.0 for r in "LSTVEP"}
+    source = ListPeptides(_peptide_file(tmp_path / "p.txt", "LSTVEP"))
+    cfg = SimulationConfig(min_length=7, max_length=20, fragment_ppm=0.0)
+
+    def spectra(a_rate):
+        for fit in params["a_ions"].values():
+            fit["p"] = fit["orphan"]["p"] = a_rate
+        sim = RealisticSimulator(source, params=params,
+                                 intensity=LibraryIntensity(None, live=False))
+        raw = sim.batch(np.random.default_rng(0), 8, cfg)
+        return [(raw.spectrum(i)[0],
+                 annotate(*raw.spectrum(i), p, int(raw.charge[i])))
+                for i, p in enumerate(raw.peptides)]
+
+    for _, ann in spectra(0.0):
+        assert ann.immonium_obs[0] > 0  # the first residue's, always
+    for mz, ann in spectra(1.0):
+        # One peak at a1, not an a ion and an immonium ion on top.
+        a1 = mz[np.abs(mz - ann.mz[ann.klass == 2].min()) < 0.02]
+        assert len(a1) == 1
+
+
+def test_isotope_rate_follows_the_parent_level(tmp_path):
+    sim = _simulator(tmp_path)
+    iso = sim.params["isotope_per_da"]
+    rate = sim._isotope_rate(np.array([0.01, 1.0]))
+    assert rate.shape == (2,) and ((0 <= rate) & (rate <= 1)).all()
+    iso["by_parent"] = {"log10_parent": [-2.0, -1.0], "p": [0.1, 0.9]}
+    assert sim._isotope_rate(np.array([10 ** -1.875, 1.0])).tolist() == \
+        pytest.approx([0.1, 0.9])
+    del iso["by_parent"]  # older files: one flat rate
+    assert sim._isotope_rate(np.array([0.01, 1.0])).tolist() == \
+        [iso["p"], iso["p"]]

@@ -31,8 +31,9 @@ import numpy as np
 from denovo.core.fragments import (ION_B, ION_Y, LOSS_H2O, LOSS_NAMES,
                                    LOSS_NH3)
 
-from .annotate import (NOISE, PRECURSOR_KINDS, AnnotationConfig,
-                       annotate)
+from .annotate import (A_ION, IMMONIUM, INTERNAL, LOSS, NOISE, PRECURSOR,
+                       PRECURSOR_KINDS, AnnotationConfig, annotate)
+from .real_labelled import REAL_FILES, load_real
 
 __all__ = [
     "DEFAULT_PATH",
@@ -47,49 +48,12 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PATH = (Path(__file__).resolve().parents[2] / "denovo" / "configs"
                 / "noise_model.json")
-# Labelled real spectra with their noise (the MSP library holds annotated
-# peaks only, so it is left out). (file, labels, fixed modifications)
-REAL_FILES = (
-    ("QEPlus2_10212016_40_F5.mgf", None, None),
-    ("pepnet_124.mgf", None, {"C": "C[UNIMOD:4]"}),
-    ("yeast_small.mzML", "yeast_small.mzid", None),
-)
 DETECTION_BINS = np.arange(-3.0, 0.01, 0.25)  # log10 predicted intensity
+ISOTOPE_BINS = np.arange(-2.0, -0.01, 0.25)  # log10 parent / ref
 NOISE_MZ_BINS = np.linspace(0.0, 1.5, 31)  # m/z / neutral precursor mass
 # Fine enough that interpolating between the top ones does not smear a
 # few strong peaks over a whole band.
 QUANTILES = np.linspace(0.0, 1.0, 101)
-
-
-def load_real(data_dir, *, split_file=None, split: str = "train") -> list:
-    """Labelled, charged spectra of :data:`REAL_FILES` under ``data_dir``.
-
-    Returns ``Spectrum`` records; files that are absent are skipped. With
-    ``split_file`` (``configs/real_split.tsv``) only the spectra of that
-    side of the peptide split are kept, so a model fitted for training
-    never sees the dev spectra.
-    """
-    keep = None
-    if split_file is not None:
-        from .peptides import read_split
-
-        keep = {(r.file, r.index) for r in read_split(split_file)
-                if r.split == split}
-    from denovo.io import read_annotated
-
-    real = Path(data_dir) / "real"
-    out = []
-    for name, labels, fixed in REAL_FILES:
-        path = real / name
-        if not path.exists():
-            log.warning("%s not found, left out", path)
-            continue
-        reader = read_annotated(path, labels=(real / labels) if labels
-                                else None, fixed=fixed)
-        out.extend(s for s in reader if s.ok and s.peptide
-                   and s.charge and s.charge >= 2
-                   and (keep is None or (name, s.index) in keep))
-    return out
 
 
 def _lognormal(values) -> dict:
@@ -227,7 +191,11 @@ def _adjust(params: dict, target: dict, got: dict) -> None:
     """Move ``params`` by the gap between ``target`` and ``got``."""
     for key, want in target.items():
         have, cur = got.get(key), params.get(key)
-        if key == "log_count":
+        if key == "shared_level":
+            # Variance adds: move it by the gap in seen covariance.
+            var = cur["sigma"] ** 2 + want["cov"] - have["cov"]
+            cur["sigma"] = float(np.sqrt(max(var, 0.0)))
+        elif key == "log_count":
             cur["intercept"] += want["mean"] - have["mean"]
         elif key == "slope" and have > 0:
             # The view threshold flattens the seen slope about in
@@ -263,12 +231,22 @@ def _direct_fit(anns, preds, config: AnnotationConfig) -> dict:
     mass = cat([a.by_mass for a in anns])
     strong = (par >= 0.2) & (iso > 0)
     iso_fit = _lognormal(iso[strong] / par[strong] / mass[strong])
-    # Many are missing (deisotoped or unresolved): M+1 seen per b/y seen.
-    iso_fit["p"] = float((iso[par > 0] > 0).mean())
+    # Many are missing (deisotoped or unresolved): M+1 seen per b/y seen,
+    # overall and by the parent's level (weak parents lose theirs more).
+    seen = par > 0
+    iso_fit["p"] = float((iso[seen] > 0).mean())
+    which = np.clip(np.digitize(np.log10(par[seen]), ISOTOPE_BINS) - 1, 0,
+                    len(ISOTOPE_BINS) - 1)
+    hit = iso[seen] > 0
+    iso_fit["by_parent"] = {
+        "log10_parent": ISOTOPE_BINS.tolist(),
+        "p": [float(hit[which == b].mean()) if (which == b).any() else 0.0
+              for b in range(len(ISOTOPE_BINS))]}
     a_idx = cat([a.a_index for a in anns])
     a_obs, a_par = rel(lambda a: a.a_obs), rel(lambda a: a.a_parent)
+    other = a_idx > 2  # a1 is the first immonium ion, fitted there
     a_ions = {"a2": _rate(a_obs[a_idx == 2], a_par[a_idx == 2]),
-              "other": _rate(a_obs[a_idx != 2], a_par[a_idx != 2])}
+              "other": _rate(a_obs[other], a_par[other])}
     l_type, l_code = cat([a.loss_type for a in anns]), cat(
         [a.loss_code for a in anns])
     l_obs, l_par = rel(lambda a: a.loss_obs), rel(lambda a: a.loss_parent)
@@ -278,11 +256,19 @@ def _direct_fit(anns, preds, config: AnnotationConfig) -> dict:
             sel = (l_type == series) & (l_code == code)
             losses[f"{sname}-{LOSS_NAMES[code]}"] = _rate(l_obs[sel],
                                                           l_par[sel])
+    # The first residue's immonium ion is the a1 ion (left out of the a
+    # ions): much stronger than the others, so fitted on its own.
     res = cat([a.immonium_residue for a in anns])
     imm = rel(lambda a: a.immonium_obs)
-    immonium = {"pooled": _lognormal(imm[imm > 0]), "p": {}}
-    for r in sorted(set(res.tolist())):
-        immonium["p"][r] = float((imm[res == r] > 0).mean())
+    is_first = cat([np.arange(len(a.immonium_obs)) == 0 for a in anns])
+    immonium = {}
+    for name, sel in (("first", is_first), ("pooled", ~is_first)):
+        fit = _lognormal(imm[sel & (imm > 0)])
+        fit["p"] = {r: float((imm[sel & (res == r)] > 0).mean())
+                    for r in sorted(set(res[sel].tolist()))}
+        immonium[name] = fit
+    # Rates of the other residues, where older files kept them.
+    immonium["p"] = immonium["pooled"].pop("p")
     pre = np.stack([a.precursor_obs / a.by_ref for a in anns])
     precursor = {}
     for k, kind in enumerate(PRECURSOR_KINDS):
@@ -333,8 +319,34 @@ def _direct_fit(anns, preds, config: AnnotationConfig) -> dict:
         "isotope_per_da": iso_fit, "a_ions": a_ions, "losses": losses,
         "immonium": immonium, "precursor": precursor,
         "internal": internal_fit, "noise": noise,
+        "shared_level": _shared_level(anns),
         "noise_median_count": float(np.median(counts)),
     }
+
+
+def _shared_level(anns) -> dict:
+    """How much the peaks not tied to the b/y ladder move together.
+
+    Per spectrum, the mean log10(intensity / ref) of each such class; the
+    covariance between two classes, averaged over class pairs, is the
+    variance of a level they share (independent draws do not covary).
+    Before calibration ``sigma`` is its square root.
+    """
+    classes = (A_ION, LOSS, IMMONIUM, PRECURSOR, INTERNAL, NOISE)
+    means = np.full((len(anns), len(classes)), np.nan)
+    for i, a in enumerate(anns):
+        for j, c in enumerate(classes):
+            v = a.intensity[a.klass == c]
+            if len(v):
+                means[i, j] = np.log10(v / a.by_ref).mean()
+    covs = []
+    for j in range(len(classes)):
+        for k in range(j + 1, len(classes)):
+            ok = np.isfinite(means[:, j]) & np.isfinite(means[:, k])
+            if ok.sum() > 2:
+                covs.append(np.cov(means[ok, j], means[ok, k])[0, 1])
+    cov = float(np.mean(covs)) if covs else 0.0
+    return {"cov": cov, "sigma": float(np.sqrt(max(cov, 0.0)))}
 
 
 def _noise_levels(ann, noisy_base: bool) -> np.ndarray:
@@ -422,7 +434,7 @@ class FittedNoise:
 
 def _main(argv=None) -> None:
     from .ms2pip_library import predict
-    from .realistic import ChargeModel
+    from .peptide_model import ChargeModel, LengthModel
 
     parser = argparse.ArgumentParser(
         prog="python -m training.data.noise_model",
@@ -441,6 +453,8 @@ def _main(argv=None) -> None:
     params["charge"] = ChargeModel.fit(
         [s.peptide for s in spectra],
         np.array([s.charge for s in spectra])).to_dict()
+    params["length"] = LengthModel.fit([s.peptide for s in spectra]
+                                       ).to_dict()
     params["fitted_on"] = [f[0] for f in REAL_FILES]
     params["split"] = f"{args.split}: train" if args.split else "all"
     params["command"] = ("python -m training.data.noise_model --data "

@@ -8,8 +8,9 @@ wherever it uses :class:`training.data.synthetic.Simulator`:
   6-35 residues) mixed with the ProteomeTools peptide list, or the
   peptidoforms of an MS2PIP library; modifications at
   :class:`~training.data.peptides.ModificationRates`;
-* charges: a multinomial logistic model of length and basic residues,
-  fitted on the real spectra (:class:`ChargeModel`);
+* lengths and charges: fitted on the real spectra
+  (:mod:`.peptide_model`), so fresh peptides are as long as identified
+  real ones, not as long as a digest's;
 * b/y intensities: MS2PIP (:class:`~.ms2pip_library.LibraryIntensity`),
   thinned and scattered as the fitted detection model says;
 * a ions, neutral losses, isotopes, immonium ions, internal fragments,
@@ -22,9 +23,7 @@ the noise model was fitted in.
 from __future__ import annotations
 
 import hashlib
-
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +37,7 @@ from .annotate import PRECURSOR_KINDS, internal_mz, precursor_peaks
 from .batch import RawBatch
 from .ms2pip_library import Library, LibraryIntensity
 from .noise_model import FittedNoise, load_params
+from .peptide_model import ChargeModel, LengthModel, _features  # noqa: F401
 from .peptides import (DigestPeptides, ListPeptides, ModificationRates,
                        _check_lengths)
 from .synthetic import SimulationConfig, ion_table
@@ -52,79 +52,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-def _features(peptides) -> np.ndarray:
-    """``[1, residues / 10, basic residues (K, R, H), N-term mod]``."""
-    rows = []
-    for p in peptides:
-        nterm = p[0].endswith("-")
-        res = [t[0] for t in p[1:]] if nterm else [t[0] for t in p]
-        rows.append((1.0, len(res) / 10.0,
-                     float(sum(r in "KRH" for r in res)), float(nterm)))
-    return np.array(rows, np.float64).reshape(-1, 4)
-
-
-@dataclass(frozen=True)
-class ChargeModel:
-    """P(charge | peptide): multinomial logistic on :func:`_features`."""
-
-    charges: tuple[int, ...] = (2, 3, 4)
-    weights: tuple[tuple[float, ...], ...] = ()  # [charges][features]
-
-    @classmethod
-    def fit(cls, peptides, charges: np.ndarray, *,
-            support: tuple[int, ...] = (2, 3, 4), l2: float = 1e-2,
-            steps: int = 3000) -> "ChargeModel":
-        """Maximum-likelihood fit (gradient descent, small L2 penalty)."""
-        x = _features(peptides)
-        z = np.asarray(charges)
-        keep = np.isin(z, support)
-        x, z = x[keep], z[keep]
-        y = (z[:, None] == np.array(support)[None, :]).astype(np.float64)
-        # Standardised features keep gradient descent stable.
-        mean, std = x.mean(axis=0), x.std(axis=0)
-        mean[0], std[0] = 0.0, 1.0
-        std[std == 0] = 1.0
-        xs = (x - mean) / std
-        w = np.zeros((len(support), x.shape[1]))
-        for _ in range(steps):
-            p = cls._softmax(xs @ w.T)
-            grad = (p - y).T @ xs / len(xs) + l2 * w
-            w -= 0.5 * grad
-        w = w / std
-        w[:, 0] -= (w[:, 1:] * mean[1:]).sum(axis=1)
-        return cls(tuple(support), tuple(map(tuple, w.tolist())))
-
-    @staticmethod
-    def _softmax(logits: np.ndarray) -> np.ndarray:
-        e = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
-
-    def probabilities(self, peptides) -> np.ndarray:
-        """``[N, len(charges)]`` charge probabilities."""
-        if not self.weights:
-            raise ValueError("ChargeModel has no fitted weights")
-        return self._softmax(_features(peptides)
-                             @ np.asarray(self.weights).T)
-
-    def sample(self, rng: np.random.Generator, peptides) -> np.ndarray:
-        """One charge per peptide (int32)."""
-        p = self.probabilities(peptides)
-        u = rng.random(len(p))[:, None]
-        k = (u > np.cumsum(p, axis=1)).sum(axis=1)
-        k = np.minimum(k, len(self.charges) - 1)
-        return np.asarray(self.charges, np.int32)[k]
-
-    def to_dict(self) -> dict:
-        return {"charges": list(self.charges),
-                "weights": [list(w) for w in self.weights],
-                "features": ["1", "residues/10", "K+R+H", "N-term mod"]}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "ChargeModel":
-        return cls(tuple(data["charges"]),
-                   tuple(tuple(w) for w in data["weights"]))
 
 
 class RealisticPeptides:
@@ -268,6 +195,9 @@ class RealisticSimulator:
         self.noise = FittedNoise(self.params)
         self.charge_model = (ChargeModel.from_dict(self.params["charge"])
                              if "charge" in self.params else None)
+        # Absent from older parameter files: the source's own lengths.
+        self.length_model = (LengthModel.from_dict(self.params["length"])
+                             if "length" in self.params else None)
         self.noise_scale = noise_scale
         self.vocabulary = vocabulary
         det = self.params["detection"]
@@ -290,13 +220,36 @@ class RealisticSimulator:
               config: SimulationConfig | None = None) -> RawBatch:
         """``size`` spectra (charges from the fitted model, not config)."""
         config = config or SimulationConfig()
-        peptides = self.source.sample(rng, size, min_length=config.min_length,
-                                      max_length=config.max_length)
+        peptides = self._peptides(rng, size, config)
         if self.charge_model is None:
             raise ValueError("the noise-model parameters hold no fitted "
                              "charge model")
         charge = self.charge_model.sample(rng, peptides)
         return self.spectra(rng, peptides, charge, config)
+
+    def _peptides(self, rng, size: int, config: SimulationConfig) -> list:
+        """Peptides at fitted lengths, one source call per length.
+
+        A length the source lacks falls back to the source's own draw.
+        """
+        lo, hi = config.min_length, config.max_length
+        if self.length_model is None:
+            return self.source.sample(rng, size, min_length=lo, max_length=hi)
+        lengths = self.length_model.sample(rng, size, min_length=lo,
+                                           max_length=hi)
+        out: list = [None] * size
+        for length in np.unique(lengths):
+            idx = np.nonzero(lengths == length)[0]
+            length = int(length)
+            try:
+                peps = self.source.sample(rng, len(idx), min_length=length,
+                                          max_length=length)
+            except ValueError:
+                peps = self.source.sample(rng, len(idx), min_length=lo,
+                                          max_length=hi)
+            for i, pep in zip(idx, peps, strict=True):
+                out[i] = pep
+        return out
 
     def spectra(self, rng: np.random.Generator, peptides, charge,
                 config: SimulationConfig | None = None) -> RawBatch:
@@ -334,7 +287,8 @@ class RealisticSimulator:
         ref = np.zeros(size)
         np.maximum.at(ref, spec, inten)
         inten = inten / np.maximum(ref[spec], 1e-12)
-        parts = [(spec[keep], ions.mz[keep], inten[keep])]
+        ladder = [(spec[keep], ions.mz[keep], inten[keep])]  # b/y, isotopes
+        free = []  # the rest: levels shared per spectrum (below)
         # a ions and neutral losses from their 1+ b/y parents.
         key = ((spec * 3 + np.where(ions.series == ION_Y, 1, 0)) * 64
                + ions.cleavage) * 4 + ions.charge
@@ -349,6 +303,8 @@ class RealisticSimulator:
         # a ions without loss only: a-H2O / a-NH3 were not fitted (the
         # annotation counts them as unexplained).
         is_a = (ions.series == ION_A) & (ions.loss == LOSS_NONE)
+        if "first" in p["immonium"]:  # a1: the first immonium ion
+            is_a &= ions.cleavage != 1
         groups = [(p["a_ions"][name], is_a & sel) for name, sel in
                   (("a2", ions.cleavage == 2), ("other", ions.cleavage != 2))]
         for series, sname in ((ION_B, "b"), (ION_Y, "y")):
@@ -365,27 +321,46 @@ class RealisticSimulator:
             prob[orphan] = fit["orphan"]["p"]
             ratio[orphan] = _lognormal(rng, fit["orphan"], int(orphan.sum()))
         show = derived & (rng.random(len(pred)) < prob)
-        parts.append((spec[show], ions.mz[show], ratio[show]))
+        free.append((spec[show], ions.mz[show], ratio[show]))
         # M+1 isotope peaks of kept fragments, thinned as fitted.
         iso_fit = p["isotope_per_da"]
         iso = keep & ~clean[spec] & (rng.random(len(pred))
-                                     < iso_fit.get("p", 1.0))
+                                     < self._isotope_rate(inten))
         mass = ions.mz * ions.charge - ions.charge * PROTON
         level = inten * mass * _lognormal(rng, iso_fit, len(pred))
-        parts.append((spec[iso], ions.mz[iso] + C13_SPACING / ions.charge[iso],
-                      level[iso]))
-        parts.append(self._peptide_peaks(rng, peptides, charge, clean,
-                                         ions.peptide_mass))
+        ladder.append((spec[iso],
+                       ions.mz[iso] + C13_SPACING / ions.charge[iso],
+                       level[iso]))
+        free.append(self._peptide_peaks(rng, peptides, charge, clean,
+                                        ions.peptide_mass))
         counts, nmz, nlevel = self.noise.sample(
             rng, (ions.peptide_mass + charge * PROTON) / charge, charge)
         if self.noise_scale != 1.0:
             counts = rng.binomial(counts, min(self.noise_scale, 1.0))
             nmz, nlevel = nmz[:counts.sum()], nlevel[:counts.sum()]
         nspec = np.repeat(np.arange(size), counts)
-        parts.append((nspec[~clean[nspec]], nmz[~clean[nspec]],
-                      nlevel[~clean[nspec]]))
-        return self._assemble(rng, parts, ions.peptide_mass, charge,
+        free.append((nspec[~clean[nspec]], nmz[~clean[nspec]],
+                     nlevel[~clean[nspec]]))
+        # Peaks not tied to the b/y ladder (a ions, losses, immonium,
+        # internal, precursor, noise) share one fitted level per spectrum:
+        # in real spectra they rise and fall together against the b/y
+        # ions (absent from older parameter files: no shared level).
+        tau = p.get("shared_level", {}).get("sigma", 0.0)
+        if tau > 0:
+            shared = 10.0 ** rng.normal(0.0, tau, size)
+            free = [(s, m, v * shared[s]) for s, m, v in free]
+        return self._assemble(rng, ladder + free, ions.peptide_mass, charge,
                               clean, peptides, config)
+
+    def _isotope_rate(self, parent: np.ndarray) -> np.ndarray:
+        """P(M+1 seen) by parent level (older files: one flat rate)."""
+        fit = self.params["isotope_per_da"]
+        if "by_parent" not in fit:
+            return np.full(len(parent), fit.get("p", 1.0))
+        curve = fit["by_parent"]
+        x = np.log10(np.maximum(parent, 1e-6))
+        return np.interp(x, np.asarray(curve["log10_parent"]) + 0.125,
+                         curve["p"])
 
     def _peptide_peaks(self, rng, peptides, charge, clean, masses):
         """Immonium, internal and precursor peaks, per spectrum."""
@@ -398,11 +373,17 @@ class RealisticSimulator:
                 continue
             toks = [vocab.tokens[vocab.index(t)] for t in pep]
             res = [t for t in toks if not t.n_terminal]
+            # The first residue's immonium ion is the a1 ion, stronger
+            # than the others: fitted on its own where the file has it.
+            first = imm.get("first")
             for tok in {t.name: t for t in res}.values():
-                if rng.random() < imm["p"].get(tok.residue, 0.0):
+                fit, rates = imm["pooled"], imm["p"]
+                if first is not None and tok.name == res[0].name:
+                    fit, rates = first, first["p"]
+                if rng.random() < rates.get(tok.residue, 0.0):
                     specs.append(i)
                     mzs.append(tok.mass - CO + PROTON)
-                    levels.append(_lognormal(rng, imm["pooled"], 1)[0])
+                    levels.append(_lognormal(rng, fit, 1)[0])
             frag = internal_mz(np.array([t.mass for t in res]),
                                p["annotation"]["max_internal"])
             hit = frag[rng.random(len(frag)) < internal["p"]]
