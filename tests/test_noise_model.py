@@ -189,3 +189,57 @@ def test_shared_level_is_the_cross_class_covariance():
     _adjust(params, {"shared_level": {"cov": 0.09}},
             {"shared_level": {"cov": 0.05}})
     assert params["shared_level"]["sigma"] == pytest.approx(np.sqrt(0.13))
+
+
+def test_loss_parents_prone_by_residue():
+    # GASPVTLFWK: water leaves S/T/E/D, ammonia K/R/Q/N side chains.
+    from denovo.core.fragments import ION_B, ION_Y, LOSS_H2O, LOSS_NH3
+
+    from training.data.derived_ions import prone_parent
+
+    spec = np.zeros(5, int)
+    is_y = np.array([False, False, False, True, True])
+    cleavage = np.array([2, 3, 8, 9, 9])  # b2, b3, b8, y1, y1
+    code = np.array([LOSS_H2O, LOSS_H2O, LOSS_NH3, LOSS_NH3, LOSS_H2O])
+    assert prone_parent([SEQ], spec, is_y, cleavage, code).tolist() == \
+        [False, True, False, True, False]
+    ann = annotate(np.array([500.0]), np.array([1.0]), PEP, 2)
+    b = (ann.loss_type == ION_B) & (ann.loss_code == LOSS_H2O)
+    assert ann.loss_prone[b].tolist() == [False, False] + [True] * 7
+    y = (ann.loss_type == ION_Y) & (ann.loss_code == LOSS_NH3)
+    assert ann.loss_prone[y].all()  # every y ion holds the K
+
+
+def test_loss_spread_is_the_variance_beyond_chance():
+    from training.data.derived_ions import loss_spread
+
+    rng = np.random.default_rng(0)
+    parent = np.ones(40)
+
+    def rows(rates):
+        return [((rng.random(40) < r).astype(float), parent) for r in rates]
+
+    flat = loss_spread(rows(np.full(400, 0.3)))
+    spread = loss_spread(rows(rng.choice([0.1, 0.5], 400)))
+    assert flat["sigma"] < 0.3 < spread["sigma"]
+    assert spread["var"] > 2 * flat["var"]
+
+
+def test_immonium_fit_by_residue_and_charge():
+    from training.data.derived_ions import charge_factor, immonium_fit
+
+    rng = np.random.default_rng(0)
+    n = 4000
+    res = rng.choice(list("LK"), n)
+    charge = rng.choice([2, 3], n)
+    level = 10.0 ** (np.where(res == "L", -0.5, -1.5)
+                     + rng.normal(0, 0.1, n))
+    level *= rng.random(n) < np.where(charge == 2, 0.6, 0.3)
+    fit = immonium_fit(res, level, np.zeros(n, bool), charge)
+    off = fit["offset"]
+    assert off["L"]["mu"] - off["K"]["mu"] == pytest.approx(1.0, abs=0.05)
+    assert fit["pooled"]["sigma"] == pytest.approx(0.1, abs=0.03)
+    factor = charge_factor(fit["by_charge"], np.array([2, 3, 5]))
+    assert factor[0] / factor[1] == pytest.approx(2.0, abs=0.2)
+    assert factor[2] == 1.0  # an unseen charge
+    assert charge_factor(None, np.array([2, 3])).tolist() == [1.0, 1.0]

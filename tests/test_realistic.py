@@ -220,6 +220,9 @@ def test_first_immonium_ion_stands_for_a1(tmp_path):
     imm = params["immonium"]
     imm["p"] = {}
     imm["first"]["p"] = {r: 1.0 for r in "LSTVEP"}
+    # No unexplained peaks: one could fall next to a1 by chance.
+    params["noise"]["base"]["p"] = 0.0
+    params["noise"]["log_count"].update(intercept=-50.0, sigma=0.0)
     source = ListPeptides(_peptide_file(tmp_path / "p.txt", "LSTVEP"))
     cfg = SimulationConfig(min_length=7, max_length=20, fragment_ppm=0.0)
 
@@ -252,3 +255,34 @@ def test_isotope_rate_follows_the_parent_level(tmp_path):
     del iso["by_parent"]  # older files: one flat rate
     assert sim._isotope_rate(np.array([0.01, 1.0])).tolist() == \
         [iso["p"], iso["p"]]
+
+
+def test_losses_follow_the_parent_residues(tmp_path):
+    import copy
+
+    from denovo.core.fragments import ION_B
+    from training.data.noise_model import load_params
+
+    params = copy.deepcopy(load_params())
+    for fit in params["losses"].values():
+        fit["by_prone"] = {"prone": {"p": 1.0, "orphan": {"p": 0.0}},
+                           "other": {"p": 0.0, "orphan": {"p": 0.0}}}
+        fit["by_charge"] = {"all": {"p": 0.5}, "2": {"p": 0.5}}
+    params["loss_spread"]["sigma"] = 0.0
+    sim = _simulator(tmp_path, params=params)
+    raw = sim.batch(np.random.default_rng(0), 24, CFG)
+    prone = other = 0
+    for i, p in enumerate(raw.peptides):
+        ann = annotate(*raw.spectrum(i), p, int(raw.charge[i]))
+        seen = (ann.loss_obs > 0) & (ann.loss_parent > 0)
+        b = ann.loss_type == ION_B  # y losses can meet other peaks
+        prone += (seen & b & ann.loss_prone).sum()
+        other += (seen & b & ~ann.loss_prone).sum()
+    assert prone > 20 and other <= prone * 0.05
+    # Older files: one rate, no spread, no residue offsets.
+    for fit in params["losses"].values():
+        del fit["by_prone"], fit["by_charge"]
+    del params["loss_spread"], params["immonium"]["offset"]
+    raw = _simulator(tmp_path, params=params).batch(
+        np.random.default_rng(0), 4, CFG)
+    assert len(raw.peptides) == 4

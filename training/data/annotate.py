@@ -24,6 +24,8 @@ from denovo.core.match import match
 from denovo.core.preprocess import PreprocessConfig
 from denovo.core.vocab import DEFAULT_VOCABULARY, Vocabulary
 
+from .derived_ions import prone_parent
+
 __all__ = [
     "PEAK_CLASSES",
     "PRECURSOR_KINDS",
@@ -86,6 +88,7 @@ class Annotation:
     loss_code: np.ndarray  # LOSS_H2O / LOSS_NH3
     loss_obs: np.ndarray
     loss_parent: np.ndarray
+    loss_prone: np.ndarray  # parent holds a residue prone to that loss
     iso_obs: np.ndarray  # M+1 of each b/y ion
     immonium_residue: np.ndarray  # one-letter codes
     immonium_obs: np.ndarray
@@ -208,6 +211,11 @@ def annotate(mz, intensity, peptide, charge: int, *,
     loss_parent = np.where(t[loss_sel] == ION_B,
                            parent_of(loss_sel, ION_B),
                            parent_of(loss_sel, ION_Y))
+    loss_y, loss_n = t[loss_sel] == ION_Y, frag.ion_index[loss_sel]
+    loss_prone = prone_parent(
+        ["".join(r.residue for r in residues)], np.zeros(len(loss_y), int),
+        loss_y, np.where(loss_y, len(residues) - loss_n, loss_n),
+        loss[loss_sel])
     imm_sel = t == ION_IMMONIUM
     imm_idx = _nearest(peaks, frag.mz[imm_sel], tol)
     label(frag.mz[imm_sel], IMMONIUM)
@@ -227,7 +235,8 @@ def annotate(mz, intensity, peptide, charge: int, *,
         a_index=frag.ion_index[a_sel], a_obs=_observed(inten, a_idx),
         a_parent=parent_of(a_sel, ION_B), loss_type=t[loss_sel],
         loss_code=loss[loss_sel], loss_obs=_observed(inten, loss_idx),
-        loss_parent=loss_parent, iso_obs=_observed(inten, iso_idx),
+        loss_parent=loss_parent, loss_prone=loss_prone,
+        iso_obs=_observed(inten, iso_idx),
         immonium_residue=np.array([residues[i - 1].residue for i in
                                    frag.ion_index[imm_sel]]),
         immonium_obs=_observed(inten, imm_idx), precursor_obs=pre_obs,

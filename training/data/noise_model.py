@@ -33,6 +33,9 @@ from denovo.core.fragments import (ION_B, ION_Y, LOSS_H2O, LOSS_NAMES,
 
 from .annotate import (A_ION, IMMONIUM, INTERNAL, LOSS, NOISE, PRECURSOR,
                        PRECURSOR_KINDS, AnnotationConfig, annotate)
+from .derived_ions import immonium_fit, loss_spread
+from .derived_ions import lognormal_fit as _lognormal
+from .derived_ions import rate_fit as _rate
 from .real_labelled import REAL_FILES, load_real
 
 __all__ = [
@@ -54,40 +57,6 @@ NOISE_MZ_BINS = np.linspace(0.0, 1.5, 31)  # m/z / neutral precursor mass
 # Fine enough that interpolating between the top ones does not smear a
 # few strong peaks over a whole band.
 QUANTILES = np.linspace(0.0, 1.0, 101)
-
-
-def _lognormal(values) -> dict:
-    v = np.log10(np.asarray(values, np.float64))
-    v = v[np.isfinite(v)]
-    if len(v) < 3:
-        return {"mu": -2.0, "sigma": 0.5, "n": int(len(v))}
-    return {"mu": float(np.mean(v)), "sigma": float(np.std(v)),
-            "n": int(len(v))}
-
-
-def _rate(obs, parent) -> dict:
-    """P(observed | parent observed) and how intense, given the parent.
-
-    ``obs`` and ``parent`` are relative to the spectrum's top b/y ion.
-    log10(obs) ~ ``slope`` * log10(parent) + N(``mu``, ``sigma``): real
-    losses grow less than in proportion to their parent (slope < 1).
-    """
-    obs, parent = np.asarray(obs), np.asarray(parent)
-    base = parent > 0
-    both = base & (obs > 0)
-    out = _lognormal(obs[both] / parent[both])
-    out["slope"] = 1.0
-    x, y = np.log10(parent[both]), np.log10(obs[both])
-    if len(x) >= 3 and x.std() > 0:
-        out["slope"] = float(np.cov(x, y, bias=True)[0, 1] / x.var())
-        out["mu"] = float(y.mean() - out["slope"] * x.mean())
-        out["sigma"] = float((y - out["slope"] * x - out["mu"]).std())
-    out["p"] = float(both.sum() / max(base.sum(), 1))
-    # Seen although the parent is not (e.g. a2 without b2), vs the ref.
-    orphan = ~base & (obs > 0)
-    out["orphan"] = _lognormal(obs[orphan])
-    out["orphan"]["p"] = float(orphan.sum() / max((~base).sum(), 1))
-    return out
 
 
 def _fit_detection(anns, preds) -> tuple[dict, dict]:
@@ -195,6 +164,11 @@ def _adjust(params: dict, target: dict, got: dict) -> None:
             # Variance adds: move it by the gap in seen covariance.
             var = cur["sigma"] ** 2 + want["cov"] - have["cov"]
             cur["sigma"] = float(np.sqrt(max(var, 0.0)))
+        elif key == "loss_spread":
+            # Extra variance of the rate ~ (p (1 - p) sigma)^2.
+            var = cur["sigma"] ** 2 + (want["var"] - have["var"]) / (
+                want["scale"] ** 2)
+            cur["sigma"] = float(np.sqrt(max(var, 0.0)))
         elif key == "log_count":
             cur["intercept"] += want["mean"] - have["mean"]
         elif key == "slope" and have > 0:
@@ -245,30 +219,34 @@ def _direct_fit(anns, preds, config: AnnotationConfig) -> dict:
     a_idx = cat([a.a_index for a in anns])
     a_obs, a_par = rel(lambda a: a.a_obs), rel(lambda a: a.a_parent)
     other = a_idx > 2  # a1 is the first immonium ion, fitted there
-    a_ions = {"a2": _rate(a_obs[a_idx == 2], a_par[a_idx == 2]),
-              "other": _rate(a_obs[other], a_par[other])}
+    a_z = cat([np.full(len(a.a_obs), a.charge) for a in anns])
+    a_ions = {name: _rate(a_obs[sel], a_par[sel], a_z[sel])
+              for name, sel in (("a2", a_idx == 2), ("other", other))}
     l_type, l_code = cat([a.loss_type for a in anns]), cat(
         [a.loss_code for a in anns])
     l_obs, l_par = rel(lambda a: a.loss_obs), rel(lambda a: a.loss_parent)
+    prone = cat([a.loss_prone for a in anns])
+    l_z = cat([np.full(len(a.loss_obs), a.charge) for a in anns])
     losses = {}
     for series, sname in ((ION_B, "b"), (ION_Y, "y")):
         for code in (LOSS_H2O, LOSS_NH3):
             sel = (l_type == series) & (l_code == code)
-            losses[f"{sname}-{LOSS_NAMES[code]}"] = _rate(l_obs[sel],
-                                                          l_par[sel])
+            fit = _rate(l_obs[sel], l_par[sel], l_z[sel])
+            # Rates by whether the parent holds a residue that loses it.
+            fit["by_prone"] = {
+                name: {"p": r["p"], "orphan": {"p": r["orphan"]["p"]}}
+                for name, r in (("prone", _rate(l_obs[sel & prone],
+                                                l_par[sel & prone])),
+                                ("other", _rate(l_obs[sel & ~prone],
+                                                l_par[sel & ~prone])))}
+            losses[f"{sname}-{LOSS_NAMES[code]}"] = fit
     # The first residue's immonium ion is the a1 ion (left out of the a
     # ions): much stronger than the others, so fitted on its own.
-    res = cat([a.immonium_residue for a in anns])
-    imm = rel(lambda a: a.immonium_obs)
-    is_first = cat([np.arange(len(a.immonium_obs)) == 0 for a in anns])
-    immonium = {}
-    for name, sel in (("first", is_first), ("pooled", ~is_first)):
-        fit = _lognormal(imm[sel & (imm > 0)])
-        fit["p"] = {r: float((imm[sel & (res == r)] > 0).mean())
-                    for r in sorted(set(res[sel].tolist()))}
-        immonium[name] = fit
-    # Rates of the other residues, where older files kept them.
-    immonium["p"] = immonium["pooled"].pop("p")
+    immonium = immonium_fit(
+        cat([a.immonium_residue for a in anns]),
+        rel(lambda a: a.immonium_obs),
+        cat([np.arange(len(a.immonium_obs)) == 0 for a in anns]),
+        cat([np.full(len(a.immonium_obs), a.charge) for a in anns]))
     pre = np.stack([a.precursor_obs / a.by_ref for a in anns])
     precursor = {}
     for k, kind in enumerate(PRECURSOR_KINDS):
@@ -320,6 +298,8 @@ def _direct_fit(anns, preds, config: AnnotationConfig) -> dict:
         "immonium": immonium, "precursor": precursor,
         "internal": internal_fit, "noise": noise,
         "shared_level": _shared_level(anns),
+        "loss_spread": loss_spread([(a.loss_obs, a.loss_parent)
+                                    for a in anns]),
         "noise_median_count": float(np.median(counts)),
     }
 

@@ -22,7 +22,6 @@ the noise model was fitted in.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 
@@ -30,11 +29,12 @@ import numpy as np
 
 from denovo.core.constants import C13_SPACING, CO, PROTON
 from denovo.core.fragments import ION_A, ION_B, ION_Y, LOSS_NAMES, LOSS_NONE
-from denovo.core.peptide import peptide_key
 from denovo.core.vocab import DEFAULT_VOCABULARY, Vocabulary
 
 from .annotate import PRECURSOR_KINDS, internal_mz, precursor_peaks
 from .batch import RawBatch
+from .derived_ions import charge_factor, logit_shift, prone_parent
+from .library_peptides import LibraryPeptides, holdout_side
 from .ms2pip_library import Library, LibraryIntensity
 from .noise_model import FittedNoise, load_params
 from .peptide_model import ChargeModel, LengthModel, _features  # noqa: F401
@@ -122,48 +122,6 @@ class RealisticPeptides:
                                  max_length=max_length):
                 seen.setdefault(p, None)
         return list(seen)
-
-
-def holdout_side(peptide, val_percent: int = 5) -> str:
-    """"val" for a stable ``val_percent`` share of peptides, else "train"."""
-    digest = hashlib.sha256(peptide_key(peptide).encode()).digest()
-    return "val" if int.from_bytes(digest[:4], "big") % 100 < val_percent \
-        else "train"
-
-
-class LibraryPeptides:
-    """The peptidoforms of an MS2PIP library, drawn uniformly by length.
-
-    ``side`` keeps all peptides ("all") or one side of a stable hash
-    split by peptide ("train" / "val", see :func:`holdout_side`), so
-    simulated validation spectra have peptides never trained on.
-    ``exclude`` holds peptide keys (:func:`peptide_key`) never to draw,
-    e.g. those of the real dev split.
-    """
-
-    def __init__(self, library: Library, *, side: str = "all",
-                 exclude=frozenset()):
-        if side not in ("all", "train", "val"):
-            raise ValueError(f"side must be all, train or val, not {side!r}")
-        self.peptides = [p for p in library.peptides()
-                         if (side == "all" or holdout_side(p) == side)
-                         and peptide_key(p) not in exclude]
-        if not self.peptides:
-            raise ValueError(f"no library peptides on side {side!r}")
-        self._lengths = np.array([len(p) for p in self.peptides])
-
-    def __len__(self) -> int:
-        return len(self.peptides)
-
-    def sample(self, rng: np.random.Generator, n: int, *,
-               min_length: int, max_length: int) -> list[tuple[str, ...]]:
-        _check_lengths(min_length, max_length)
-        ok = np.nonzero((self._lengths >= min_length)
-                        & (self._lengths <= max_length))[0]
-        if not len(ok):
-            raise ValueError(f"library has no peptide of {min_length}-"
-                             f"{max_length} tokens")
-        return [self.peptides[i] for i in rng.choice(ok, size=n)]
 
 
 def _lognormal(rng, fit: dict, n: int) -> np.ndarray:
@@ -307,20 +265,38 @@ class RealisticSimulator:
             is_a &= ions.cleavage != 1
         groups = [(p["a_ions"][name], is_a & sel) for name, sel in
                   (("a2", ions.cleavage == 2), ("other", ions.cleavage != 2))]
+        prone = prone_parent(
+            [self._residues(pep) for pep in peptides], spec,
+            ions.series == ION_Y, ions.cleavage, ions.loss)
         for series, sname in ((ION_B, "b"), (ION_Y, "y")):
             for code in (1, 2):
-                groups.append((p["losses"][f"{sname}-{LOSS_NAMES[code]}"],
-                               (ions.series == series) & (ions.loss == code)))
+                fit = p["losses"][f"{sname}-{LOSS_NAMES[code]}"]
+                sel = (ions.series == series) & (ions.loss == code)
+                # Rates by the parent's residues (older files: one rate).
+                for name, part in (("prone", prone), ("other", ~prone)):
+                    rates = fit.get("by_prone", {}).get(name, fit)
+                    groups.append(({**fit, "p": rates["p"], "orphan": {
+                        **fit["orphan"], "p": rates["orphan"]["p"]}},
+                        sel & part))
         for fit, sel in groups:
             # With its parent: relative to it; without: to the ref.
             with_parent = sel & (parent > 0)
             orphan = sel & (parent <= 0)
-            prob[with_parent] = fit["p"]
+            # Rates by precursor charge (older files: any charge).
+            factor = charge_factor(fit.get("by_charge"), charge[spec])
+            prob[with_parent] = fit["p"] * factor[with_parent]
             ratio[with_parent] = parent[with_parent] ** fit.get(
                 "slope", 1.0) * _lognormal(rng, fit, int(with_parent.sum()))
-            prob[orphan] = fit["orphan"]["p"]
+            prob[orphan] = fit["orphan"]["p"] * factor[orphan]
             ratio[orphan] = _lognormal(rng, fit["orphan"], int(orphan.sum()))
-        show = derived & (rng.random(len(pred)) < prob)
+        # Each spectrum's own proneness to losses: a fitted shift of the
+        # log-odds (absent from older parameter files: none).
+        spread = p.get("loss_spread", {}).get("sigma", 0.0)
+        shifted = (ions.loss != LOSS_NONE) & (prob > 0)
+        if spread > 0:
+            prob[shifted] = logit_shift(prob[shifted], rng.normal(
+                0.0, spread, size)[spec[shifted]])
+        show = derived & (rng.random(len(pred)) < np.minimum(prob, 1.0))
         free.append((spec[show], ions.mz[show], ratio[show]))
         # M+1 isotope peaks of kept fragments, thinned as fitted.
         iso_fit = p["isotope_per_da"]
@@ -352,6 +328,12 @@ class RealisticSimulator:
         return self._assemble(rng, ladder + free, ions.peptide_mass, charge,
                               clean, peptides, config)
 
+    def _residues(self, peptide) -> str:
+        """One-letter codes of the residues (no N-terminal token)."""
+        toks = [self.vocabulary.tokens[self.vocabulary.index(t)]
+                for t in peptide]
+        return "".join(t.residue for t in toks if not t.n_terminal)
+
     def _isotope_rate(self, parent: np.ndarray) -> np.ndarray:
         """P(M+1 seen) by parent level (older files: one flat rate)."""
         fit = self.params["isotope_per_da"]
@@ -373,6 +355,10 @@ class RealisticSimulator:
                 continue
             toks = [vocab.tokens[vocab.index(t)] for t in pep]
             res = [t for t in toks if not t.n_terminal]
+            # A residue's own immonium level (older files: one level).
+            offset = imm.get("offset", {})
+            # Fewer in higher charge states (older files: any charge).
+            factor = charge_factor(imm.get("by_charge"), [charge[i]])[0]
             # The first residue's immonium ion is the a1 ion, stronger
             # than the others: fitted on its own where the file has it.
             first = imm.get("first")
@@ -380,10 +366,11 @@ class RealisticSimulator:
                 fit, rates = imm["pooled"], imm["p"]
                 if first is not None and tok.name == res[0].name:
                     fit, rates = first, first["p"]
-                if rng.random() < rates.get(tok.residue, 0.0):
+                if rng.random() < factor * rates.get(tok.residue, 0.0):
                     specs.append(i)
                     mzs.append(tok.mass - CO + PROTON)
-                    levels.append(_lognormal(rng, fit, 1)[0])
+                    levels.append(_lognormal(rng, fit, 1)[0] * 10.0 ** (
+                        offset.get(tok.residue, {}).get("mu", 0.0)))
             frag = internal_mz(np.array([t.mass for t in res]),
                                p["annotation"]["max_internal"])
             hit = frag[rng.random(len(frag)) < internal["p"]]
