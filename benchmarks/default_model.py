@@ -2,6 +2,7 @@
 
     python benchmarks/real_split.py --mgf      # once: runs/real/dev.mgf
     python benchmarks/default_model.py [--model denovo/models/default.onnx]
+    python benchmarks/default_model.py --model fast --results fast_model
 
 Real dev split (never trained on, peptides never simulated for training):
 ``denovo sequence`` at beam 5 with precursor mass control, at beam 1, at
@@ -12,7 +13,8 @@ library peptides on the "val" side of the library's hash split (never
 trained on), scored by exact token accuracy (position by position over
 the true length, predicted length, I and L distinct), sequence accuracy
 and the share of reported peptides within the precursor tolerance.
-Writes ``benchmarks/results/default_model.{md,json}``.
+Writes ``benchmarks/results/<--results>.{md,json}`` (default
+``default_model``).
 """
 
 from __future__ import annotations
@@ -74,19 +76,27 @@ def simulated_metrics(csv_path: Path, truth_mgf: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path,
-                        default=ROOT / "denovo" / "models" / "default.onnx")
+    parser.add_argument("--model", default="default",
+                        help="model file or bundled model name")
     parser.add_argument("--dev", type=Path,
                         default=ROOT / "runs" / "real" / "dev.mgf")
     parser.add_argument("--library", type=Path,
                         default=ROOT / "runs" / "ms2pip_lib")
     parser.add_argument("--n-simulated", type=int, default=1000)
-    parser.add_argument("--work", type=Path,
-                        default=ROOT / "runs" / "default_model_eval")
+    parser.add_argument("--work", type=Path, default=None,
+                        help="scratch folder [runs/<results>_eval]")
+    parser.add_argument("--results", default="default_model",
+                        help="name of the results files")
     args = parser.parse_args()
+    from denovo.engine.session import resolve_model
+
+    args.model = resolve_model(args.model).resolve()
+    args.work = args.work or ROOT / "runs" / f"{args.results}_eval"
     args.work.mkdir(parents=True, exist_ok=True)
     report = {"command": "python " + " ".join(sys.argv),
-              "model": str(args.model), "date":
+              "model": str(args.model.relative_to(ROOT)
+                           if args.model.is_relative_to(ROOT)
+                           else args.model), "date":
               datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "machine": describe(),
               "real_dev": [], "simulated": None}
@@ -118,12 +128,13 @@ def main() -> None:
         print("held-out simulated:", report["simulated"])
 
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "default_model.json").write_text(
+    (RESULTS / f"{args.results}.json").write_text(
         json.dumps(report, indent=1) + "\n")
     lines = [
-        "# Default model: real dev split and held-out simulated spectra",
+        f"# Model `{args.model.name}`: real dev split and held-out "
+        "simulated spectra",
         "", f"`{report['command']}` on {report['date']} ({report['machine']})"
-        f"; model `{Path(report['model']).relative_to(ROOT)}`.", "",
+        f"; model `{report['model']}`.", "",
         "Real dev split (`configs/real_split.tsv`, "
         f"{report['real_dev'][0]['n_spectra']} spectra; no dev spectrum "
         "trained on, no dev peptide simulated for training, so every dev "
@@ -145,8 +156,9 @@ def main() -> None:
                   f"| {s['token_accuracy']:.3f} | "
                   f"{s['sequence_accuracy']:.3f} | "
                   f"{s['within_tolerance']:.3f} |"]
-    (RESULTS / "default_model.md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {RESULTS / 'default_model.md'}")
+    out = RESULTS / f"{args.results}.md"
+    out.write_text("\n".join(lines) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
