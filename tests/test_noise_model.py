@@ -76,7 +76,7 @@ def test_committed_parameters_are_complete():
     assert "python -m training.data.noise_model" in params["command"]
     for key in ("detection", "by_scatter", "a_ions", "losses", "immonium",
                 "precursor", "internal", "noise", "charge", "length",
-                "shared_level"):
+                "shared_level", "basic", "internal_spread"):
         assert key in params
     p = np.array(params["detection"]["p"])
     assert ((0 <= p) & (p <= 1)).all()
@@ -243,3 +243,30 @@ def test_immonium_fit_by_residue_and_charge():
     assert factor[0] / factor[1] == pytest.approx(2.0, abs=0.2)
     assert factor[2] == 1.0  # an unseen charge
     assert charge_factor(None, np.array([2, 3])).tolist() == [1.0, 1.0]
+
+
+def test_calibration_scales_each_residue_rate():
+    from training.data.noise_model import _adjust
+
+    params = {"immonium": {"p": {"L": 0.4, "K": 0.1, "W": 0.5},
+                           "by_charge": {"all": {"p": 0.3}}}}
+    target = {"immonium": {"p": {"L": 0.3, "K": 0.2, "W": 0.5},
+                           "by_charge": {"all": {"p": 0.3}}}}
+    got = {"immonium": {"p": {"L": 0.6, "K": 0.1},  # W not seen
+                        "by_charge": {"all": {"p": 0.3}}}}
+    _adjust(params, target, got)
+    assert params["immonium"]["p"] == pytest.approx(
+        {"L": 0.2, "K": 0.2, "W": 0.5})
+
+
+def test_internal_and_precursor_rates_by_charge_and_spread():
+    spectra, predict_by = _synthetic_real(0.9, n=60)
+    for s in spectra[::2]:
+        s.charge = 3  # annotated at 3+: other precursor m/z, same ions
+    out = fit(spectra, predict_by, rounds=0)
+    rates = out["internal"]["by_charge"]
+    assert set(rates) == {"all", "2", "3"}
+    assert rates["2"]["p"] == pytest.approx(rates["3"]["p"], abs=0.05)
+    pre = out["precursor"]["M"]["by_charge"]
+    assert pre["2"]["p"] > 0.1 > pre["3"]["p"]  # none drawn at 3+ m/z
+    assert {"var", "scale", "sigma"} <= set(out["internal_spread"])

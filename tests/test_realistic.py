@@ -286,3 +286,104 @@ def test_losses_follow_the_parent_residues(tmp_path):
     raw = _simulator(tmp_path, params=params).batch(
         np.random.default_rng(0), 4, CFG)
     assert len(raw.peptides) == 4
+
+
+def test_basic_model_picks_peptides_by_their_basic_residues():
+    from training.data.peptide_model import BasicModel, n_basic
+
+    # Real: 10-token peptides with one basic residue (9 in 10) or two.
+    real = [tuple("AGLSTVEPGK")] * 90 + [tuple("AGLSKVEPGK")] * 10
+    model = BasicModel.fit(real)
+    p = model.probabilities(10)
+    assert p[1] > 0.8 and 0 < p[2] < 0.2 and p.sum() == pytest.approx(1)
+    # An unseen length falls back to the pooled histogram.
+    assert model.probabilities(30) == pytest.approx(
+        np.array([0, 0.9, 0.1]))
+    # A pool rich in basic residues (like a library) is thinned to it.
+    pool = [tuple("AGLSTVEPGK")] * 100 + [tuple("AGLSKVEPGK")] * 300
+    picked = model.select(np.random.default_rng(0), pool, 1000, 10)
+    assert np.mean(n_basic(picked) == 1) == pytest.approx(p[1], abs=0.04)
+    # Counts the pool lacks: the nearest it has.
+    only3 = [tuple("AKLSKVEPGK")] * 5
+    assert n_basic(model.select(np.random.default_rng(0), only3, 9,
+                                10)).tolist() == [3] * 9
+    assert BasicModel.from_dict(model.to_dict()) == model
+
+
+def test_batch_draws_fitted_basic_residues_or_not(tmp_path):
+    import copy
+
+    from training.data.noise_model import load_params
+    from training.data.peptide_model import BasicModel, n_basic
+
+    rng = np.random.default_rng(0)
+    lines = ["".join(rng.choice(list("AGLSTVEP"), 9)) + "K" for _ in
+             range(20)] + ["".join(rng.choice(list("AGKRHP"), 9)) + "K"
+                           for _ in range(60)]
+    (tmp_path / "p.txt").write_text("\n".join(lines) + "\n")
+    source = ListPeptides(tmp_path / "p.txt")
+    params = copy.deepcopy(load_params())
+    params["basic"] = BasicModel.fit([tuple("AGLSTVEPGK")] * 50).to_dict()
+
+    def one_basic(params):
+        sim = RealisticSimulator(source, params=params,
+                                 intensity=LibraryIntensity(None, live=False))
+        raw = sim.batch(np.random.default_rng(1), 300, CFG)
+        return np.mean(n_basic(raw.peptides) == 1)
+
+    assert one_basic(params) > 0.9
+    del params["basic"]  # older files: the source's own mix
+    assert one_basic(params) < 0.5
+
+
+def test_internal_rates_by_charge_older_files_without(tmp_path):
+    import copy
+
+    from training.data.noise_model import load_params
+
+    params = copy.deepcopy(load_params())
+    params["internal"]["p"] = 0.5
+    params["internal"]["by_charge"] = {"all": {"p": 0.5}, "2": {"p": 0.0},
+                                       "3": {"p": 1.0}}
+    params.pop("internal_spread", None)
+    sim = _simulator(tmp_path, params=params)
+    peps = sim.source.sample(np.random.default_rng(0), 6, min_length=7,
+                             max_length=20)
+    clean = np.zeros(6, bool)
+
+    def n_peaks(z):  # internal peaks, plus a few immonium / precursor
+        spec, _, _ = sim._peptide_peaks(np.random.default_rng(0), peps,
+                                        np.full(6, z), clean,
+                                        np.full(6, 1000.0))
+        return len(spec)
+
+    assert n_peaks(3) > n_peaks(2) + 6 * 20  # rate 1 at 3+, 0 at 2+
+    # Older files: one rate for every charge, no spread.
+    del params["internal"]["by_charge"]
+    for fit in params["precursor"].values():
+        fit.pop("by_charge", None)
+    raw = _simulator(tmp_path, params=params).batch(
+        np.random.default_rng(0), 4, CFG)
+    assert len(raw.peptides) == 4
+
+
+def test_internal_spread_widens_the_internal_counts(tmp_path):
+    import copy
+
+    from training.data.noise_model import load_params
+
+    params = copy.deepcopy(load_params())
+    params["internal"]["p"] = 0.3
+    params["internal"].pop("by_charge", None)
+
+    def counts(sigma):
+        params["internal_spread"] = {"sigma": sigma}
+        sim = _simulator(tmp_path, params=params)
+        peps = [tuple("AGLSTVEPGK")] * 300
+        spec, _, _ = sim._peptide_peaks(
+            np.random.default_rng(0), peps, np.full(300, 2),
+            np.zeros(300, bool), np.full(300, 1000.0))
+        return np.bincount(spec, minlength=300)
+
+    assert counts(0.0).mean() == pytest.approx(counts(1.5).mean(), rel=0.2)
+    assert counts(1.5).var() > 2 * counts(0.0).var()

@@ -33,7 +33,7 @@ from denovo.core.fragments import (ION_B, ION_Y, LOSS_H2O, LOSS_NAMES,
 
 from .annotate import (A_ION, IMMONIUM, INTERNAL, LOSS, NOISE, PRECURSOR,
                        PRECURSOR_KINDS, AnnotationConfig, annotate)
-from .derived_ions import immonium_fit, loss_spread
+from .derived_ions import charge_rates, immonium_fit, loss_spread
 from .derived_ions import lognormal_fit as _lognormal
 from .derived_ions import rate_fit as _rate
 from .real_labelled import REAL_FILES, load_real
@@ -94,7 +94,7 @@ def _fit_detection(anns, preds) -> tuple[dict, dict]:
 
 def fit(spectra, predict_by, *,
         config: AnnotationConfig | None = None,
-        rounds: int = 5, seed: int = 0) -> dict:
+        rounds: int = 5, seed: int = 0, copies: int = 4) -> dict:
     """Fit every parameter from labelled real spectra.
 
     A direct fit is biased: a peak below the 1% view threshold is
@@ -103,7 +103,9 @@ def fit(spectra, predict_by, *,
     moments): ``rounds`` times, the real peptides are simulated at their
     real charges, the same statistics are fitted to the simulated
     spectra, and each rate is scaled (each log-mean shifted) by how far
-    the simulated estimate is from the real one.
+    the simulated estimate is from the real one. Each peptide is
+    simulated ``copies`` times: less Monte Carlo noise in the estimates,
+    so the fitted parameters move less with the seed.
 
     Parameters
     ----------
@@ -131,12 +133,14 @@ def fit(spectra, predict_by, *,
     for r in range(rounds):
         sim = RealisticSimulator(None, intensity=_Fixed(preds),
                                  params=params)
-        batch = sim.spectra(rng, peptides, charges, sim_config)
-        sim_anns = [annotate(*batch.spectrum(i), peptides[i], charges[i],
+        peps, zs = peptides * copies, np.tile(charges, copies)
+        sim.intensity = _Fixed(preds * copies)
+        batch = sim.spectra(rng, peps, zs, sim_config)
+        sim_anns = [annotate(*batch.spectrum(i), peps[i], zs[i],
                              config=config) for i in range(len(batch))]
         ok = [i for i, a in enumerate(sim_anns) if a.by_ref > 0]
         got = _direct_fit([sim_anns[i] for i in ok],
-                          [preds[i] for i in ok], config)
+                          [(preds * copies)[i] for i in ok], config)
         _adjust(params, target, got)
         log.info("calibration round %d done", r + 1)
     return params
@@ -164,7 +168,7 @@ def _adjust(params: dict, target: dict, got: dict) -> None:
             # Variance adds: move it by the gap in seen covariance.
             var = cur["sigma"] ** 2 + want["cov"] - have["cov"]
             cur["sigma"] = float(np.sqrt(max(var, 0.0)))
-        elif key == "loss_spread":
+        elif key.endswith("_spread"):
             # Extra variance of the rate ~ (p (1 - p) sigma)^2.
             var = cur["sigma"] ** 2 + (want["var"] - have["var"]) / (
                 want["scale"] ** 2)
@@ -175,6 +179,13 @@ def _adjust(params: dict, target: dict, got: dict) -> None:
             # The view threshold flattens the seen slope about in
             # proportion.
             params[key] = cur * want / have
+        elif key == "p" and isinstance(want, dict):
+            # Rates per residue (immonium ions): each like one rate. L
+            # and I share an m/z, so one peptide's two draws both count.
+            for r, w in want.items():
+                h = have.get(r, 0.0) if isinstance(have, dict) else 0.0
+                if h > 0 and r in cur:
+                    cur[r] = float(np.clip(cur[r] * w / h, 0, 1))
         elif isinstance(want, dict) and isinstance(have, dict):
             _adjust(cur, want, have)
         elif key == "p" and isinstance(want, list):
@@ -247,15 +258,23 @@ def _direct_fit(anns, preds, config: AnnotationConfig) -> dict:
         rel(lambda a: a.immonium_obs),
         cat([np.arange(len(a.immonium_obs)) == 0 for a in anns]),
         cat([np.full(len(a.immonium_obs), a.charge) for a in anns]))
+    # Precursor and internal peaks: rates by precursor charge too (3+
+    # spectra show fewer, like a ions and immonium ions).
     pre = np.stack([a.precursor_obs / a.by_ref for a in anns])
+    z = np.array([a.charge for a in anns])
     precursor = {}
     for k, kind in enumerate(PRECURSOR_KINDS):
-        col = pre[:, k][np.isfinite(pre[:, k])]
+        ok = np.isfinite(pre[:, k])
+        col = pre[:, k][ok]
         precursor[kind] = _lognormal(col[col > 0])
         precursor[kind]["p"] = float((col > 0).mean()) if len(col) else 0.0
+        if len(col):
+            precursor[kind]["by_charge"] = charge_rates(col > 0, z[ok])
     internal = rel(lambda a: a.internal_obs)
     internal_fit = _lognormal(internal[internal > 0])
     internal_fit["p"] = float((internal > 0).mean())
+    internal_fit["by_charge"] = charge_rates(internal > 0, cat(
+        [np.full(len(a.internal_obs), a.charge) for a in anns]))
     # Unexplained peaks: how many, where, how intense.
     counts = np.array([(a.klass == NOISE).sum() for a in anns], float)
     x = np.log10([a.precursor_mass for a in anns])
@@ -300,6 +319,10 @@ def _direct_fit(anns, preds, config: AnnotationConfig) -> dict:
         "shared_level": _shared_level(anns),
         "loss_spread": loss_spread([(a.loss_obs, a.loss_parent)
                                     for a in anns]),
+        # Spectra differ in how many internal fragments they show, as in
+        # losses: the same per-spectrum spread.
+        "internal_spread": loss_spread([
+            (a.internal_obs, np.ones(len(a.internal_obs))) for a in anns]),
         "noise_median_count": float(np.median(counts)),
     }
 
@@ -414,7 +437,7 @@ class FittedNoise:
 
 def _main(argv=None) -> None:
     from .ms2pip_library import predict
-    from .peptide_model import ChargeModel, LengthModel
+    from .peptide_model import BasicModel, ChargeModel, LengthModel
 
     parser = argparse.ArgumentParser(
         prog="python -m training.data.noise_model",
@@ -435,6 +458,8 @@ def _main(argv=None) -> None:
         np.array([s.charge for s in spectra])).to_dict()
     params["length"] = LengthModel.fit([s.peptide for s in spectra]
                                        ).to_dict()
+    params["basic"] = BasicModel.fit([s.peptide for s in spectra]
+                                     ).to_dict()
     params["fitted_on"] = [f[0] for f in REAL_FILES]
     params["split"] = f"{args.split}: train" if args.split else "all"
     params["command"] = ("python -m training.data.noise_model --data "

@@ -5,7 +5,10 @@ ionise and identify better), and their charge follows their length and
 basic residues. Simulating fresh peptides with a digest's lengths gives
 spectra with too many peaks, so the realistic simulator draws lengths
 from :class:`LengthModel` and charges from :class:`ChargeModel`, both
-fitted on the real spectra and stored in the noise-model JSON.
+fitted on the real spectra and stored in the noise-model JSON. Real
+identified peptides also carry fewer basic residues (missed cleavages)
+than a digest or library, and basic residues set the charge, so
+:class:`BasicModel` picks fresh peptides by their basic residues too.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ChargeModel", "LengthModel"]
+__all__ = ["BasicModel", "ChargeModel", "LengthModel", "n_basic"]
 
 
 def _features(peptides) -> np.ndarray:
@@ -130,3 +133,69 @@ class LengthModel:
     @classmethod
     def from_dict(cls, data: dict) -> "LengthModel":
         return cls(tuple(int(c) for c in data["counts"]))
+
+
+def n_basic(peptides) -> np.ndarray:
+    """Basic residues (K, R, H) per peptide, as the charge model counts."""
+    return _features(peptides)[:, 2].astype(np.int64)
+
+
+@dataclass(frozen=True)
+class BasicModel:
+    """P(basic residues | length in tokens), fitted on real peptides.
+
+    The real histogram of each length, shrunk towards the pooled one by
+    ``prior`` pseudo-peptides (few real peptides have any one length).
+    """
+
+    counts: tuple[tuple[int, ...], ...] = ()  # counts[length][basic]
+    prior: float = 5.0
+    pool: int = 4  # candidates drawn per peptide kept (see select)
+
+    @classmethod
+    def fit(cls, peptides, prior: float = 5.0) -> "BasicModel":
+        lengths, basic = [len(p) for p in peptides], n_basic(peptides)
+        table = np.zeros((max(lengths) + 1, int(basic.max()) + 1), np.int64)
+        np.add.at(table, (lengths, basic), 1)
+        return cls(tuple(map(tuple, table.tolist())), prior)
+
+    def probabilities(self, length: int) -> np.ndarray:
+        """P(basic residues = 0, 1, ...) at ``length`` tokens."""
+        table = np.asarray(self.counts, np.float64)
+        if not table.sum():
+            raise ValueError("BasicModel has no fitted counts")
+        row = table[length] if 0 <= length < len(table) else 0.0
+        w = row + self.prior * table.sum(axis=0) / table.sum()
+        return w / w.sum()
+
+    def select(self, rng: np.random.Generator, pool: list, n: int,
+               length: int) -> list:
+        """``n`` peptides of ``pool`` with basic residues as fitted.
+
+        Each pick draws its basic count from the model, then a pool
+        peptide with that count (the nearest count the pool has).
+        """
+        have = n_basic(pool)
+        p = self.probabilities(length)
+        want = rng.choice(len(p), size=n, p=p)
+        counts = np.unique(have)
+        out: list = [None] * n
+        for b in np.unique(want):
+            slots = np.nonzero(want == b)[0]
+            near = counts[np.argmin(np.abs(counts - b))]
+            cand = np.nonzero(have == near)[0]
+            picks = rng.choice(cand, size=len(slots),
+                               replace=len(cand) < len(slots))
+            for i, k in zip(slots, picks, strict=True):
+                out[i] = pool[k]
+        return out
+
+    def to_dict(self) -> dict:
+        return {"counts": [list(r) for r in self.counts],
+                "prior": self.prior, "pool": self.pool,
+                "unit": "[length in tokens][K+R+H]"}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "BasicModel":
+        return cls(tuple(tuple(int(c) for c in r) for r in data["counts"]),
+                   float(data.get("prior", 5.0)), int(data.get("pool", 4)))

@@ -37,7 +37,8 @@ from .derived_ions import charge_factor, logit_shift, prone_parent
 from .library_peptides import LibraryPeptides, holdout_side
 from .ms2pip_library import Library, LibraryIntensity
 from .noise_model import FittedNoise, load_params
-from .peptide_model import ChargeModel, LengthModel, _features  # noqa: F401
+from .peptide_model import (BasicModel, ChargeModel, LengthModel,  # noqa
+                            _features)
 from .peptides import (DigestPeptides, ListPeptides, ModificationRates,
                        _check_lengths)
 from .synthetic import SimulationConfig, ion_table
@@ -156,6 +157,8 @@ class RealisticSimulator:
         # Absent from older parameter files: the source's own lengths.
         self.length_model = (LengthModel.from_dict(self.params["length"])
                              if "length" in self.params else None)
+        self.basic_model = (BasicModel.from_dict(self.params["basic"])
+                            if "basic" in self.params else None)
         self.noise_scale = noise_scale
         self.vocabulary = vocabulary
         det = self.params["detection"]
@@ -189,6 +192,8 @@ class RealisticSimulator:
         """Peptides at fitted lengths, one source call per length.
 
         A length the source lacks falls back to the source's own draw.
+        With a fitted basic-residue model (absent from older parameter
+        files) each is picked from a larger draw by its K/R/H count.
         """
         lo, hi = config.min_length, config.max_length
         if self.length_model is None:
@@ -198,13 +203,16 @@ class RealisticSimulator:
         out: list = [None] * size
         for length in np.unique(lengths):
             idx = np.nonzero(lengths == length)[0]
-            length = int(length)
+            length, basic = int(length), self.basic_model
+            m = len(idx) * (basic.pool if basic is not None else 1)
             try:
-                peps = self.source.sample(rng, len(idx), min_length=length,
+                peps = self.source.sample(rng, m, min_length=length,
                                           max_length=length)
             except ValueError:
-                peps = self.source.sample(rng, len(idx), min_length=lo,
+                peps = self.source.sample(rng, m, min_length=lo,
                                           max_length=hi)
+            if basic is not None:
+                peps = basic.select(rng, peps, len(idx), length)
             for i, pep in zip(idx, peps, strict=True):
                 out[i] = pep
         return out
@@ -291,11 +299,10 @@ class RealisticSimulator:
             ratio[orphan] = _lognormal(rng, fit["orphan"], int(orphan.sum()))
         # Each spectrum's own proneness to losses: a fitted shift of the
         # log-odds (absent from older parameter files: none).
-        spread = p.get("loss_spread", {}).get("sigma", 0.0)
         shifted = (ions.loss != LOSS_NONE) & (prob > 0)
-        if spread > 0:
-            prob[shifted] = logit_shift(prob[shifted], rng.normal(
-                0.0, spread, size)[spec[shifted]])
+        shift = self._shift(rng, "loss_spread", size)
+        if shift is not None:
+            prob[shifted] = logit_shift(prob[shifted], shift[spec[shifted]])
         show = derived & (rng.random(len(pred)) < np.minimum(prob, 1.0))
         free.append((spec[show], ions.mz[show], ratio[show]))
         # M+1 isotope peaks of kept fragments, thinned as fitted.
@@ -334,6 +341,11 @@ class RealisticSimulator:
                 for t in peptide]
         return "".join(t.residue for t in toks if not t.n_terminal)
 
+    def _shift(self, rng, key: str, size: int) -> np.ndarray | None:
+        """Per-spectrum log-odds shifts (``None`` where not fitted)."""
+        sigma = self.params.get(key, {}).get("sigma", 0.0)
+        return rng.normal(0.0, sigma, size) if sigma > 0 else None
+
     def _isotope_rate(self, parent: np.ndarray) -> np.ndarray:
         """P(M+1 seen) by parent level (older files: one flat rate)."""
         fit = self.params["isotope_per_da"]
@@ -345,11 +357,15 @@ class RealisticSimulator:
                          curve["p"])
 
     def _peptide_peaks(self, rng, peptides, charge, clean, masses):
-        """Immonium, internal and precursor peaks, per spectrum."""
+        """Immonium, internal and precursor peaks, per spectrum.
+
+        Rates by precursor charge where the file has them (older: any).
+        """
         p = self.params
         imm, internal = p["immonium"], p["internal"]
         specs, mzs, levels = [], [], []
         vocab = self.vocabulary
+        shift = self._shift(rng, "internal_spread", len(peptides))
         for i, pep in enumerate(peptides):
             if clean[i]:
                 continue
@@ -373,14 +389,19 @@ class RealisticSimulator:
                         offset.get(tok.residue, {}).get("mu", 0.0)))
             frag = internal_mz(np.array([t.mass for t in res]),
                                p["annotation"]["max_internal"])
-            hit = frag[rng.random(len(frag)) < internal["p"]]
+            rate = internal["p"] * charge_factor(internal.get("by_charge"),
+                                                 [charge[i]])[0]
+            if shift is not None:  # each spectrum's own proneness
+                rate = logit_shift(np.array([rate]), shift[i:i + 1])[0]
+            hit = frag[rng.random(len(frag)) < rate]
             specs.extend([i] * len(hit))
             mzs.extend(hit.tolist())
             levels.extend(_lognormal(rng, internal, len(hit)).tolist())
             pre = precursor_peaks(masses[i], int(charge[i]))
             for k, kind in enumerate(PRECURSOR_KINDS):
                 fit = p["precursor"][kind]
-                if np.isfinite(pre[k]) and rng.random() < fit["p"]:
+                if np.isfinite(pre[k]) and rng.random() < fit["p"] * (
+                        charge_factor(fit.get("by_charge"), [charge[i]])[0]):
                     specs.append(i)
                     mzs.append(pre[k])
                     levels.append(_lognormal(rng, fit, 1)[0])
