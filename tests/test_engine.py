@@ -356,3 +356,19 @@ def test_bundled_models_are_found_by_name(tmp_path, monkeypatch, pep_model):
     assert ModelSession("mini", threads=1).path.name == "mini"
     with pytest.raises(ModelFileError, match=r"bundled models: mini\)"):
         ModelSession("nope", threads=1)
+
+
+def test_every_bundled_model_sequences_the_example():
+    from denovo.engine.session import bundled_models
+    from denovo.io import read_spectra
+    from importlib.resources import files
+
+    models = bundled_models()
+    assert {"default", "fast"} <= set(models)
+    spectra = list(read_spectra(files("denovo") / "data" / "example.mgf"))[:8]
+    for name in models:
+        session = ModelSession(name, threads=1)
+        results = list(Engine(session).run(spectra))
+        assert [r.spectrum for r in results] == spectra, name
+        assert all(r.matches for r in results), name
+    assert ModelSession("fast").info.refinement_steps == 1
