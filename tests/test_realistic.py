@@ -12,9 +12,9 @@ from denovo.io import read_spectra
 from training.data.annotate import annotate, spectrum_stats
 from training.data.ms2pip_library import LibraryIntensity
 from training.data.peptides import ListPeptides
+from training.data.peptide_model import _features
 from training.data.realistic import (ChargeModel, RealisticPeptides,
-                                     RealisticSimulator, _features,
-                                     simulate_mgf)
+                                     RealisticSimulator, simulate_mgf)
 from training.data.synthetic import SimulationConfig
 
 CFG = SimulationConfig(min_length=7, max_length=20)

@@ -37,8 +37,7 @@ from .derived_ions import charge_factor, logit_shift, prone_parent
 from .library_peptides import LibraryPeptides, holdout_side
 from .ms2pip_library import Library, LibraryIntensity
 from .noise_model import FittedNoise, load_params
-from .peptide_model import (BasicModel, ChargeModel, LengthModel,  # noqa
-                            _features)
+from .peptide_model import BasicModel, ChargeModel, LengthModel
 from .peptides import (DigestPeptides, ListPeptides, ModificationRates,
                        _check_lengths)
 from .synthetic import SimulationConfig, ion_table
