@@ -130,17 +130,17 @@ def fit(spectra, predict_by, *,
     params = json.loads(json.dumps(target))
     rng = np.random.default_rng(seed)
     sim_config = SimulationConfig(min_length=1, max_length=100)
+    peps, zs = peptides * copies, np.tile(charges, copies)
+    sim_preds = preds * copies
     for r in range(rounds):
-        sim = RealisticSimulator(None, intensity=_Fixed(preds),
+        sim = RealisticSimulator(None, intensity=_Fixed(sim_preds),
                                  params=params)
-        peps, zs = peptides * copies, np.tile(charges, copies)
-        sim.intensity = _Fixed(preds * copies)
         batch = sim.spectra(rng, peps, zs, sim_config)
         sim_anns = [annotate(*batch.spectrum(i), peps[i], zs[i],
                              config=config) for i in range(len(batch))]
         ok = [i for i, a in enumerate(sim_anns) if a.by_ref > 0]
         got = _direct_fit([sim_anns[i] for i in ok],
-                          [(preds * copies)[i] for i in ok], config)
+                          [sim_preds[i] for i in ok], config)
         _adjust(params, target, got)
         log.info("calibration round %d done", r + 1)
     return params
