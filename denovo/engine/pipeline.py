@@ -343,7 +343,8 @@ def sequence_files(inputs: Iterable, *, session: ModelSession,
                    decode: DecodeConfig | None = None,
                    config: EngineConfig | None = None,
                    writers: Iterable = (), rescore: bool = False,
-                   progress: bool = False) -> Summary:
+                   progress: bool = False, client=None,
+                   cluster=None) -> Summary:
     """Sequence spectrum files and stream the rows into ``writers``.
 
     Parameters
@@ -361,6 +362,12 @@ def sequence_files(inputs: Iterable, *, session: ModelSession,
         fragment-match score (see :meth:`Engine._rank_key`).
     progress
         Show a tqdm progress bar (on stderr).
+    client
+        A Dask ``distributed.Client``: run the engine on its workers in
+        chunks (:mod:`denovo.engine.cluster`; same rows, same order).
+    cluster
+        Chunking and retries on the cluster
+        (:class:`denovo.engine.cluster.ClusterConfig`).
 
     Raises
     ------
@@ -369,7 +376,8 @@ def sequence_files(inputs: Iterable, *, session: ModelSession,
     """
     from ..io.reader import read_spectra
 
-    engine = Engine(session, decode=decode, config=config, rescore=rescore)
+    engine_kwargs = {"decode": decode, "config": config, "rescore": rescore}
+    engine = Engine(session, **engine_kwargs)
     config = engine.config
     writers = list(writers)
     summary = Summary()
@@ -394,7 +402,15 @@ def sequence_files(inputs: Iterable, *, session: ModelSession,
         bar = tqdm(unit=" spectra", desc="sequencing", leave=False)
     rows = []
     try:
-        for result in engine.run(spectra()):
+        if client is None:
+            results = engine.run(spectra())
+        else:
+            from .cluster import run_chunks
+            results = run_chunks(spectra(), client=client, session=session,
+                                 engine_kwargs=engine_kwargs,
+                                 cluster=cluster,
+                                 stage_seconds=engine.stage_seconds)
+        for result in results:
             rows.extend(result.psms())
             summary.add(result)
             if len(rows) >= config.batch_size:
