@@ -4,7 +4,15 @@ An entry is ``Name: PEPTIDE/charge``, header fields (``MW:``,
 ``Comment:`` with ``Parent=`` and ``Mods=``, ``Num peaks:``) and peak
 lines ``m/z intensity "annotation"``. The label comes from the name's
 sequence plus the ``Mods=`` field (``2/4,C,Carbamidomethyl/7,M,Oxidation``,
-0-based positions), parsed through :mod:`denovo.core.peptide`.
+0-based positions), parsed through :mod:`denovo.core.peptide`. The name
+may carry the modifications inline (NIST ``M(O)``); they are dropped
+from the sequence, as ``Mods=`` lists them all.
+
+N-terminal cyclisations are written with the vocabulary's N-terminal
+ammonia loss (``[UNIMOD:385]-``, -17.027 Da): ``Gln->pyro-Glu`` on an
+N-terminal Q is exactly that, and ``Pyro-carbamidomethyl`` on an
+N-terminal C is carbamidomethyl plus that. ``Glu->pyro-Glu`` (-18.011 Da)
+has no token, so such labels stay unknown and are skipped.
 """
 
 from __future__ import annotations
@@ -26,6 +34,12 @@ __all__ = ["read_msp", "msp_label"]
 _COMMENT_FIELD = re.compile(r'(\w+)=("[^"]*"|\S+)')
 # Modifications that only exist as N-terminal tokens in the vocabulary.
 _NTERM_NAMES = {"acetyl", "carbamyl", "ammonia-loss"}
+# MSP names of N-terminal cyclisations -> (residue, residue modification)
+# on top of an N-terminal ammonia loss; valid at position 0 only.
+_PYRO = {"gln->pyro-glu": ("Q", None),
+         "pyro-carbamidomethyl": ("C", "UNIMOD:4")}
+_AMMONIA_LOSS = "UNIMOD:385"
+_INLINE_MOD = re.compile(r"\([^)]*\)|\[[^]]*\]")
 _KNOWN = {m.name.lower(): m for m in MODIFICATIONS.values()}
 
 
@@ -38,7 +52,7 @@ def msp_label(name: str, mods: str | None) -> str:
     sequence = name.split("/", 1)[0].strip()
     if not mods or mods.strip() in ("0", ""):
         return sequence
-    residues = re.sub(r"[^A-Z]", "", sequence)
+    residues = re.sub(r"[^A-Z]", "", _INLINE_MOD.sub("", sequence))
     parts = mods.strip().split("/")
     per_position: dict[int, list[str]] = {}
     nterm = []
@@ -49,7 +63,12 @@ def msp_label(name: str, mods: str | None) -> str:
         pos, mod_name = int(fields[0]), fields[2].strip()
         known = _KNOWN.get(mod_name.lower())
         label = known.accession if known else mod_name
-        if pos == 0 and mod_name.lower() in _NTERM_NAMES:
+        pyro = _PYRO.get(mod_name.lower())
+        if pos == 0 and pyro and residues[:1] == pyro[0]:
+            nterm.append(f"[{_AMMONIA_LOSS}]")
+            if pyro[1]:
+                per_position.setdefault(0, []).append(f"[{pyro[1]}]")
+        elif pos == 0 and mod_name.lower() in _NTERM_NAMES:
             nterm.append(f"[{label}]")
         else:
             per_position.setdefault(pos, []).append(f"[{label}]")

@@ -16,7 +16,7 @@ from ..core.vocab import DEFAULT_VOCABULARY, Vocabulary
 from ._build import Builder
 from .errors import InputFileError
 from .formats import detect_format
-from .labels import load_mzid, load_peprec
+from .labels import join_rt_mz, load_idxml, load_mzid, load_peprec
 from .mgf import read_mgf
 from .msp import read_msp
 from .mzml import read_mzml, read_mzxml
@@ -91,8 +91,8 @@ def read_spectra(path, *, fixed: Mapping[str, str] | None = None,
 
 def read_annotated(path, *, labels=None,
                    fixed: Mapping[str, str] | None = None,
-                   vocabulary: Vocabulary = DEFAULT_VOCABULARY
-                   ) -> SpectrumReader:
+                   vocabulary: Vocabulary = DEFAULT_VOCABULARY,
+                   max_q: float = 0.01) -> SpectrumReader:
     """Stream labelled spectra, the labels from the file or ``labels``.
 
     Parameters
@@ -101,11 +101,15 @@ def read_annotated(path, *, labels=None,
         Spectra: MGF with ``SEQ=``, MSP, or MGF/mzML/mzXML plus ``labels``.
     labels
         None (labels inside ``path``), a PEPREC file (joined on MGF
-        ``TITLE`` = ``spec_id``) or an mzIdentML file (joined on the native
-        id, rank-1 passing identifications only). Unlabelled spectra have
-        ``peptide`` None.
+        ``TITLE`` = ``spec_id``), an mzIdentML file (joined on the native
+        id, rank-1 passing identifications only) or an OpenMS idXML file
+        (joined on retention time within 0.5 s and precursor m/z within
+        0.01, see :func:`~denovo.io.labels.join_rt_mz`). Unlabelled
+        spectra have ``peptide`` None.
     fixed
         Fixed modifications for labels read from ``path`` itself.
+    max_q
+        idXML only: keep PSMs with a q-value of at most this.
     """
     if labels is None:
         return read_spectra(path, fixed=fixed, vocabulary=vocabulary)
@@ -115,12 +119,18 @@ def read_annotated(path, *, labels=None,
         label_map = load_mzid(labels, spectra=str(path),
                               vocabulary=vocabulary)
         key = "native_id"
+    elif name.endswith(".idxml"):
+        psms = load_idxml(labels, max_q=max_q, vocabulary=vocabulary)
+        with read_spectra(path, fmt=fmt) as reader:
+            label_map = join_rt_mz(psms, ((s.native_id, s.rt, s.precursor_mz)
+                                          for s in reader))
+        key = "native_id"
     elif name.endswith((".peprec", ".csv", ".tsv", ".txt")):
         label_map = load_peprec(labels, vocabulary=vocabulary)
         key = "title"
     else:
         raise InputFileError(labels, "unknown label file type (expected "
-                             ".peprec/.csv/.tsv or .mzid)")
+                             ".peprec/.csv/.tsv, .mzid or .idXML)")
     stats = ReadStats(source=str(path), format=fmt)
     builder = Builder(stats, fixed=fixed, vocabulary=vocabulary,
                       labels=label_map, label_key=key)
