@@ -285,14 +285,24 @@ class SplitRow(NamedTuple):
     peptide: str  # ProForma
     key: str  # denovo.core.peptide.peptide_key
     split: str  # "train" or "dev"
+    fragmentation: str = "HCD"  # "HCD", or "CID" for ion-trap sources
 
 
 def read_split(path) -> list[SplitRow]:
-    """Rows of a split file written by ``benchmarks/real_split.py``."""
+    """Rows of a split file written by ``benchmarks/real_split.py``.
+
+    Files written before the ``fragmentation`` column existed read as
+    HCD (all their sources are).
+    """
     rows = []
     with open(path) as fh:
-        next(fh)  # header
+        columns = next(fh).rstrip("\n").split("\t")
+        has_frag = "fragmentation" in columns
         for line in fh:
-            file, index, peptide, key, split = line.rstrip("\n").split("\t")
-            rows.append(SplitRow(file, int(index), peptide, key, split))
+            fields = line.rstrip("\n").split("\t")
+            file, index, peptide, key, split = fields[:5]
+            frag = fields[columns.index("fragmentation")] if has_frag \
+                else "HCD"
+            rows.append(SplitRow(file, int(index), peptide, key, split,
+                                 frag))
     return rows
