@@ -80,9 +80,17 @@ def main(verbose: int) -> None:
               help="Re-rank candidates by fragment matching.")
 @click.option("--progress/--no-progress", default=True,
               show_default=True, help="Show a progress bar.")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Run on a local Dask cluster of N worker processes "
+                   "(needs the 'cluster' extra; --threads then defaults "
+                   "to cores / N).")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Run on the Dask cluster whose scheduler is at ADDRESS, "
+                   "e.g. tcp://host:8786.")
 def sequence(inputs, model, beam, top_match, precursor_tol,
              isotope_errors, charges, output, csv_path, batch_size,
-             threads, mass_control, rescore, progress) -> None:
+             threads, mass_control, rescore, progress, workers,
+             scheduler) -> None:
     """Sequence spectra (mzML/mzXML/MGF/MSP) with an ONNX model.
 
     Every input spectrum gets one output row (top-1), skipped ones too,
@@ -93,6 +101,7 @@ def sequence(inputs, model, beam, top_match, precursor_tol,
 
     from .engine import (DecodeConfig, EngineConfig, ModelFileError,
                          open_writers, sequence_files)
+    from .engine.cluster import ClusterError, connect
     from .engine.session import ModelSession
     from .io.errors import InputFileError
 
@@ -125,6 +134,11 @@ def sequence(inputs, model, beam, top_match, precursor_tol,
         engine["batch_size"] = batch_size
     if threads is not None:
         engine["threads"] = threads
+    if workers is not None and scheduler is not None:
+        raise click.UsageError("give --workers or --scheduler, not both")
+    if workers is not None and threads is None:
+        import os
+        engine["threads"] = max(1, (os.cpu_count() or 1) // workers)
     if output is None and csv_path is None:
         name = Path(inputs[0]).name.split(".")[0]
         output = f"{name}.mztab"
@@ -132,13 +146,16 @@ def sequence(inputs, model, beam, top_match, precursor_tol,
         decode_cfg = DecodeConfig(**decode)
         engine_cfg = EngineConfig(**engine)
         session = ModelSession(model, threads=engine_cfg.threads)
-        with open_writers(mztab=output, csv=csv_path, inputs=inputs,
-                          session=session, decode=decode_cfg) as writers:
+        with connect(workers=workers, scheduler=scheduler) as client, \
+                open_writers(mztab=output, csv=csv_path, inputs=inputs,
+                             session=session,
+                             decode=decode_cfg) as writers:
             summary = sequence_files(
                 inputs, session=session, decode=decode_cfg,
                 config=engine_cfg, writers=writers, rescore=rescore,
-                progress=progress)
-    except (ModelFileError, InputFileError, ValueError) as err:
+                progress=progress, client=client)
+    except (ModelFileError, InputFileError, ValueError,
+            ClusterError) as err:
         raise click.ClickException(str(err)) from None
     click.echo(summary.text(), err=True)
     for path in (output, csv_path):

@@ -317,16 +317,23 @@ def _collect(entry, distributed, seconds: dict, stats, retries: int):
 def connect(*, workers: int | None = None, scheduler: str | None = None,
             timeout_s: float = 30.0):
     """A Dask client: a new local cluster of ``workers`` processes (one
-    thread each), or the running scheduler at ``scheduler``.
+    thread each), or the running scheduler at ``scheduler``; None (and no
+    Dask import) when neither is given.
 
     Raises
     ------
     ClusterError
         Dask is not installed or the scheduler cannot be reached.
     """
-    if (workers is None) == (scheduler is None):
-        raise ValueError("give either workers or scheduler")
+    if workers is not None and scheduler is not None:
+        raise ValueError("give workers or a scheduler, not both")
+    if workers is None and scheduler is None:
+        yield None
+        return
     distributed = _distributed()
+    # Dask logs every start and stop at INFO; follow our own verbosity.
+    logging.getLogger("distributed").setLevel(
+        max(logging.getLogger().getEffectiveLevel(), logging.INFO))
     if scheduler is not None:
         try:
             client = distributed.Client(scheduler, timeout=timeout_s)
@@ -340,7 +347,8 @@ def connect(*, workers: int | None = None, scheduler: str | None = None,
         raise ValueError("workers must be >= 1")
     with distributed.LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True,
-            dashboard_address=None, silence_logs=logging.ERROR) as local, \
+            scheduler_kwargs={"dashboard": False},
+            silence_logs=logging.ERROR) as local, \
             distributed.Client(local) as client:
         yield client
 
