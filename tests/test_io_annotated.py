@@ -5,16 +5,23 @@ psm_utils/pyteomics (an independent mass table): a wrongly parsed label
 almost never lands within 20 ppm of the measured precursor.
 """
 
+import re
+
 import numpy as np
 import pytest
+from lxml import etree
 from psm_utils import PSM as UtilsPSM
 from psm_utils import Peptidoform, PSMList
 from psm_utils.io import write_file
+from pyteomics import mass as pmass
 from pyteomics import mzid
 
 from denovo.core.constants import C13_SPACING, PROTON
-from denovo.core.peptide import to_proforma
+from denovo.core.peptide import (UnknownModificationError, parse,
+                                 peptide_key, to_proforma)
 from denovo.io import read_annotated, read_spectra
+from denovo.io.errors import InputFileError
+from denovo.io.labels import IdxmlPsm, join_rt_mz, load_idxml
 from denovo.io.msp import msp_label
 
 PPM = 20.0
@@ -158,3 +165,135 @@ def test_peprec_separators_and_bad_labels(tmp_path):
         assert s[0].peptide == ("A", "M[UNIMOD:35]", "K")
         assert s[1].status == "skipped:unknown_modification"
         assert s[2].peptide == tuple("PEPTIDE") and s[3].peptide is None
+
+
+# --- sources added 2026-11-29; pyteomics masses as the oracle -----------
+
+def pyteomics_ppm(spectrum, charge=None) -> float:
+    """Smallest ppm error of the label (pyteomics) vs the precursor."""
+    charge = charge or spectrum.charge
+    mass = pmass.calculate_mass(proforma=to_proforma(spectrum.peptide))
+    theo = (mass + charge * PROTON) / charge
+    return min(abs(spectrum.precursor_mz - theo - k * C13_SPACING / charge)
+               / theo * 1e6 for k in (-1, 0, 1, 2))
+
+
+@pytest.mark.parametrize("name, n", [
+    ("hela_bibliospec_340.mgf", 340), ("proteometools_hcd_171.mgf", 171)])
+def test_new_mgf_labels_fit_precursors(real_file, name, n):
+    reader = read_annotated(real_file(name))
+    spectra = list(reader)
+    assert len(spectra) == reader.stats.n_labelled == n
+    assert all(pyteomics_ppm(s) < PPM for s in spectra)
+    # labels are the file's SEQ= lines, token for token
+    seqs = [ln[4:].strip() for ln in open(real_file(name))
+            if ln.startswith("SEQ=")]
+    assert [to_proforma(s.peptide) for s in spectra] == seqs
+
+
+def _nist_entries(path):
+    """(name, Mods field) of every entry, read with a plain regex."""
+    text = open(path).read()
+    return re.findall(r"^Name: (\S+)\n(?:.*\n)*?Comment: .*?Mods=(\S+)",
+                      text, flags=re.M)
+
+
+def test_nist_bsa_library(real_file):
+    path = real_file("nist_bsa_consensus_725.msp")
+    reader = read_annotated(path)
+    spectra = list(reader)
+    entries = _nist_entries(path)
+    assert len(spectra) == len(entries) == 725
+    glu = {i for i, (_, mods) in enumerate(entries) if "Glu->pyro-Glu" in mods}
+    assert len(glu) == 3
+    for i, (s, (name, mods)) in enumerate(zip(spectra, entries)):
+        assert s.title == name
+        if i in glu:  # -18.011 Da: no token, rejected, not mislabelled
+            assert s.status == "skipped:unknown_modification"
+            assert s.peptide is None
+            continue
+        assert s.ok and pyteomics_ppm(s) < PPM, (name, mods)
+        bare = re.sub(r"\(\w+\)", "", name.split("/")[0])
+        assert peptide_key(s.peptide) == bare.replace("I", "L")
+        pyro = "pyro" in mods.lower()
+        assert (s.peptide[0] == "[UNIMOD:385]-") == pyro
+        if "Gln->pyro-Glu" in mods:
+            assert s.peptide[1] == "Q"
+        if "Pyro-carbamidomethyl" in mods:
+            assert s.peptide[1] == "C[UNIMOD:4]"
+        n_ox = mods.count("Oxidation")
+        assert sum(t == "M[UNIMOD:35]" for t in s.peptide) == n_ox
+    assert reader.stats.n_labelled == 722
+
+
+@pytest.mark.parametrize("name, mods, proforma", [
+    ("M(O)PCK/2", "1/0,M,Oxidation", "M[UNIMOD:35]PCK"),
+    ("QEPK/2", "1/0,Q,Gln->pyro-Glu", "[UNIMOD:385]-QEPK"),
+    ("CCK/1", "2/0,C,Pyro-carbamidomethyl/1,C,Carbamidomethyl",
+     "[UNIMOD:385]-C[UNIMOD:4]C[UNIMOD:4]K"),
+    ("EAK/1", "1/0,E,Glu->pyro-Glu", "E[Glu->pyro-Glu]AK"),
+    ("AQK/2", "1/1,Q,Gln->pyro-Glu", "AQ[Gln->pyro-Glu]K"),  # not N-term
+])
+def test_msp_pyro_forms(name, mods, proforma):
+    assert msp_label(name, mods) == proforma
+
+
+def test_msp_glu_pyro_glu_is_unknown():
+    with pytest.raises(UnknownModificationError):
+        parse(msp_label("EAK/1", "1/0,E,Glu->pyro-Glu"))
+
+
+def _oracle_idxml(path):
+    """(RT, MZ, q, sequence, charge) of every PeptideIdentification."""
+    out = []
+    for ident in etree.parse(str(path)).iter("PeptideIdentification"):
+        hit = ident.find("PeptideHit")
+        out.append((float(ident.get("RT")), float(ident.get("MZ")),
+                    float(hit.get("score")), hit.get("sequence"),
+                    int(hit.get("charge"))))
+    return out
+
+
+# Six PSMs at q > 0 miss the precursor by 60-100 ppm (OMSSA searched at
+# 0.05 Da): wrong identifications, hence the default q <= 0.01.
+@pytest.mark.parametrize("max_q, n, n_fit", [
+    (1.0, 44, 38), (0.04, 29, 27), (0.01, 14, 14)])
+def test_idxml_join(real_file, max_q, n, n_fit):
+    mzml, idxml = real_file("bsa1.mzML"), real_file("bsa1_omssa.idXML")
+    oracle = [o for o in _oracle_idxml(idxml) if o[2] <= max_q]
+    assert len(oracle) == n
+    reader = read_annotated(mzml, labels=idxml, max_q=max_q)
+    labelled = [s for s in reader if s.peptide]
+    assert reader.stats.n_labelled == len(labelled) == n  # all join
+    for s in labelled:
+        rt, mz, _, seq, z = min(oracle, key=lambda o: abs(o[0] - s.rt))
+        assert abs(rt - s.rt) < 0.5 and abs(mz - s.precursor_mz) < 0.01
+        assert peptide_key(s.peptide) == re.sub(
+            r"\([^)]*\)", "", seq).replace("I", "L")
+        assert s.charge == z
+    assert sum(pyteomics_ppm(s) < PPM for s in labelled) == n_fit
+
+
+def test_join_rt_mz_tolerances():
+    psms = [IdxmlPsm(100.0, 500.0, 0.0, 2, ("A", "K")),
+            IdxmlPsm(100.2, 500.0, 0.01, 2, ("G", "K")),  # same spectrum
+            IdxmlPsm(200.0, 600.0, 0.0, 2, ("L", "K")),  # m/z off by 0.02
+            IdxmlPsm(300.0, 700.0, 0.0, 2, ("V", "K"))]  # RT off by 0.6
+    spectra = [("a", 99.9, 500.005), ("b", 100.6, 500.0),
+               ("c", 200.0, 600.02), ("d", 300.6, 700.0)]
+    assert join_rt_mz(psms, spectra) == {"a": ("A", "K")}
+
+
+def test_idxml_rejects_other_scores(tmp_path):
+    path = tmp_path / "x.idXML"
+    path.write_text(
+        '<IdXML><IdentificationRun><PeptideIdentification score_type='
+        '"OMSSA" higher_score_better="false" MZ="400" RT="10">'
+        '<PeptideHit score="1" sequence="PEPK" charge="2"/>'
+        '</PeptideIdentification></IdentificationRun></IdXML>')
+    with pytest.raises(InputFileError, match="not a q-value"):
+        load_idxml(path)
+    text = path.read_text().replace('"OMSSA"', '"q-value"')
+    path.write_text(text.replace("PEPK", "PEPM(Oxidation)K.(Amidated)"))
+    (psm,) = load_idxml(path, max_q=1)
+    assert psm.label == "skipped:unknown_modification"
