@@ -85,3 +85,19 @@ def test_listed_keys(tmp_path, script):
         fh.write("PEPTIDE\nIKR\n")
     (tmp_path / "b.csv").write_text("irt,sequence\n1.0,AIK\n")
     assert script.listed_keys(tmp_path) == {"PEPTLDE", "LKR", "ALK"}
+
+
+def test_unseen_dev(rows, script, shared_data):
+    import gzip
+    listed = script.listed_keys(shared_data / "peptides")
+    with gzip.open(shared_data / "peptides" / "proteometools_peptides.txt.gz",
+                   "rt") as fh:
+        assert "AAAAAAAAAAAAAAAASAGGK" in listed and len(listed) >= sum(
+            1 for _ in fh)
+    train = {r.key for r in rows if r.split == "train"}
+    unseen = [r for r in rows if r.split == "dev"
+              and r.key not in listed | train]
+    assert len(unseen) == 436
+    assert sum(r.file in script.CORE for r in unseen) == 178
+    # the ProteomeTools sources are all listed peptides
+    assert not [r for r in unseen if "proteometools" in r.file]
