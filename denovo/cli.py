@@ -15,6 +15,13 @@ from . import __version__
 
 __all__ = ["main"]
 
+# Exit codes of ``denovo sequence`` (documented in the README).
+EXIT_OK = 0  # every input read and sequenced completely
+EXIT_FAILED = 1  # could not run: nothing written at the output paths
+EXIT_USAGE = 2  # malformed command line (click's convention)
+EXIT_DAMAGED = 3  # finished, outputs written, but an input was damaged
+EXIT_INTERRUPTED = 130  # Ctrl-C: nothing written at the output paths
+
 TORCH_HINT = (
     "this command needs PyTorch; install it with\n"
     "  pip install torch==2.13.0 && pip install 'denovo[train]'")
@@ -57,7 +64,8 @@ def main(verbose: int) -> None:
 @click.option("--top-match", type=click.IntRange(min=1),
               help="Candidates reported per spectrum [default: 1].")
 @click.option("--precursor-tol", metavar="TOL",
-              help="Precursor tolerance, e.g. 20ppm [default: 20ppm].")
+              help="Precursor tolerance in ppm or Da, e.g. 20ppm or "
+                   "0.02Da [default: 20ppm].")
 @click.option("--isotope-errors", metavar="K,..",
               help="Allowed precursor isotope errors [default: 0,1].")
 @click.option("--charges", metavar="Z,..",
@@ -96,6 +104,12 @@ def sequence(inputs, model, beam, top_match, precursor_tol,
     Every input spectrum gets one output row (top-1), skipped ones too,
     with a status: ok, no_mass_match (best peptide without a precursor
     fit, flagged) or skipped:<reason>.
+
+    \b
+    Exit codes: 0 done; 3 done, but an input was damaged (its lost
+    spectra have skipped:unreadable rows); 1 could not run; 2 bad
+    command line; 130 interrupted. Outputs appear only when the run
+    finishes (partial rows are kept as OUTPUT.partial).
     """
     from pathlib import Path
 
@@ -119,13 +133,7 @@ def sequence(inputs, model, beam, top_match, precursor_tol,
     if top_match is not None:
         decode["top_k"] = top_match
     if precursor_tol is not None:
-        text = precursor_tol.strip().lower().removesuffix("ppm")
-        try:
-            decode["precursor_tol_ppm"] = float(text)
-        except ValueError:
-            raise click.BadParameter(
-                f"{precursor_tol!r} is not a tolerance like 20ppm",
-                param_hint="--precursor-tol") from None
+        decode.update(_tolerance(precursor_tol))
     if isotope_errors is not None:
         decode["isotope_errors"] = ints(isotope_errors, "--isotope-errors")
     if charges is not None:
@@ -154,13 +162,40 @@ def sequence(inputs, model, beam, top_match, precursor_tol,
                 inputs, session=session, decode=decode_cfg,
                 config=engine_cfg, writers=writers, rescore=rescore,
                 progress=progress, client=client)
-    except (ModelFileError, InputFileError, ValueError,
+    except (ModelFileError, InputFileError, ValueError, OSError,
             ClusterError) as err:
         raise click.ClickException(str(err)) from None
+    except KeyboardInterrupt:
+        click.echo("interrupted: no output written (rows so far are in "
+                   "the .partial files named above, if any)", err=True)
+        raise SystemExit(EXIT_INTERRUPTED) from None
+    if summary.first_run_note:
+        click.echo(summary.first_run_note, err=True)
     click.echo(summary.text(), err=True)
     for path in (output, csv_path):
         if path is not None:
             click.echo(f"wrote {path}", err=True)
+    if summary.damaged:
+        click.echo(f"finished, but {len(summary.damaged)} input(s) were "
+                   f"damaged (exit code {EXIT_DAMAGED})", err=True)
+        raise SystemExit(EXIT_DAMAGED)
+
+
+def _tolerance(text: str) -> dict:
+    """``"20ppm"``, ``"20"`` or ``"0.02Da"`` -> DecodeConfig fields."""
+    low = text.strip().lower().replace(" ", "")
+    unit = "da" if low.endswith("da") else "ppm"
+    try:
+        value = float(low.removesuffix(unit))
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise click.BadParameter(
+            f"{text!r} is not a tolerance like 20ppm or 0.02Da",
+            param_hint="--precursor-tol")
+    if unit == "da":
+        return {"precursor_tol_da": value}
+    return {"precursor_tol_ppm": value}
 
 
 @main.command()

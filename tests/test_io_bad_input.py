@@ -177,12 +177,20 @@ def test_truncated_mzml_yields_everything_before(tmp_path, real_file):
               if data.startswith(b"<spectrum ", i)][:12]
     cut = data[:starts[10] + 500]  # inside the 11th spectrum
     spectra, stats = read_all(write(tmp_path, "cut.mzML", cut))
-    assert len(spectra) == 10 and all(s.ok for s in spectra)
+    assert all(s.ok for s in spectra[:10])
     assert "unreadable after spectrum" in stats.damage
     assert "index 9" in stats.damage
+    # Every spectrum the file announces (139, all MS2) keeps a record:
+    # the 11th from its start tag (id known), the rest from the count.
+    lost = spectra[10:]
+    assert len(spectra) == 139
+    assert {s.status for s in lost} == {"skipped:unreadable"}
+    assert [s.index for s in spectra] == list(range(139))
+    assert lost[0].native_id is not None and lost[1].native_id is None
     gz = write(tmp_path, "cut.mzML.gz", gzip.compress(data)[:30000])
     spectra, stats = read_all(gz)
-    assert len(spectra) > 0 and stats.damage
+    assert sum(s.ok for s in spectra) > 0 and stats.damage
+    assert len(spectra) == 139
 
 
 def test_mzml_cut_before_any_spectrum(tmp_path, real_file):

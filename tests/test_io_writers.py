@@ -50,9 +50,11 @@ def test_mztab_round_trip_pyteomics(tmp_path, results):
     with MzTabWriter(path, runs, fixed={"C": "C[UNIMOD:4]"},
                      settings={"beam": 5}) as writer:
         writer.write_many(psms[:10])
-        # Flushed: the partial file is already readable.
-        partial = mztab.MzTab(str(path)).spectrum_match_table
-        assert len(partial) == 10
+        # Flushed: the partial file is already readable, under its
+        # temporary name; nothing is at the output path yet.
+        assert not path.exists()
+        partial = mztab.MzTab(str(writer.partial_path))
+        assert len(partial.spectrum_match_table) == 10
         for psm in psms[10:]:
             writer.write(psm)
     table = mztab.MzTab(str(path))
@@ -80,7 +82,9 @@ def test_mztab_round_trip_pyteomics(tmp_path, results):
                        "sequence"]
         assert parse(proforma) == psm.peptide
         assert row["sequence"] == plain_sequence(psm.peptide)
-        assert row["search_engine_score[1]"] == pytest.approx(psm.score,
+        assert row["search_engine_score[1]"] == pytest.approx(
+            psm.reported_score, abs=1e-6)
+        assert row["opt_global_model_score"] == pytest.approx(psm.score,
                                                               abs=1e-6)
         aa = [float(a) for a in row["opt_global_aa_scores"].split(",")]
         np.testing.assert_allclose(aa, psm.aa_scores, atol=1e-5)
@@ -133,5 +137,8 @@ def test_csv_round_trip(tmp_path, results):
             assert row["sequence"] == "" and row["score"] == ""
             continue
         assert parse(row["sequence"]) == psm.peptide
-        assert float(row["score"]) == pytest.approx(psm.score, abs=1e-6)
+        assert float(row["score"]) == pytest.approx(psm.reported_score,
+                                                    abs=1e-6)
+        assert float(row["model_score"]) == pytest.approx(psm.score,
+                                                          abs=1e-6)
         assert len(row["aa_scores"].split(",")) == len(psm.peptide)

@@ -241,7 +241,7 @@ def _search_inplace(lp, masses, kind, merge_from, merge_into, centers,
 @njit(cache=True, nogil=True)
 def beam_search_batch(log_probs, precursor_mass, masses, kind, merge_from,
                       merge_into, isotope_errors, tol_ppm, lo, hi,
-                      resolution, beam, top_k):
+                      resolution, beam, top_k, tol_da=0.0):
     """Decode a batch with mass control; fall back to unconstrained.
 
     Parameters
@@ -262,6 +262,8 @@ def beam_search_batch(log_probs, precursor_mass, masses, kind, merge_from,
         :func:`feasibility_table` of the residue masses.
     resolution : float
     beam, top_k : int
+    tol_da : float
+        Added to the ppm tolerance (Da); 0 for a pure ppm window.
 
     Returns
     -------
@@ -288,7 +290,7 @@ def beam_search_batch(log_probs, precursor_mass, masses, kind, merge_from,
         if pm > 0.0:
             for j in range(isotope_errors.size):
                 centers[j] = pm - H2O - isotope_errors[j] * C13_SPACING
-            tol = pm * tol_ppm * 1e-6
+            tol = pm * tol_ppm * 1e-6 + tol_da
             found = _search_inplace(
                 log_probs[i], masses, kind, merge_from, merge_into,
                 centers, tol, lo, hi, resolution, max_residue, beam, True,
@@ -310,6 +312,8 @@ class DecodeConfig:
     beam: int = 5  # beams kept per slot
     top_k: int = 1  # candidates returned per spectrum
     precursor_tol_ppm: float = 20.0  # window half-width, ppm of mass
+    # Window half-width in Da; when set it replaces precursor_tol_ppm.
+    precursor_tol_da: float | None = None
     isotope_errors: tuple = (0, 1)  # allowed precursor isotope errors
     resolution: float = 0.01  # knapsack bin width (Da)
     merge_il: bool = True  # I and L as one hypothesis, reported as L
@@ -322,6 +326,9 @@ class DecodeConfig:
             raise ValueError("beam and top_k must be >= 1")
         if not self.precursor_tol_ppm > 0:
             raise ValueError("precursor_tol_ppm must be > 0")
+        if self.precursor_tol_da is not None and \
+                not 0 < self.precursor_tol_da < 10:
+            raise ValueError("precursor_tol_da must be in (0, 10) Da")
         if not 0 < self.resolution < 1:
             raise ValueError("resolution must be in (0, 1) Da")
         if not self.isotope_errors:
@@ -417,8 +424,9 @@ class Decoder:
             lp, pm if cfg.mass_control else np.full_like(pm, np.nan),
             self.masses, self.kind, self.merge_from,
             self.merge_into, self.isotope_errors,
-            float(cfg.precursor_tol_ppm), lo, hi, float(cfg.resolution),
-            int(cfg.beam), int(cfg.top_k))
+            0.0 if cfg.precursor_tol_da else float(cfg.precursor_tol_ppm),
+            lo, hi, float(cfg.resolution), int(cfg.beam), int(cfg.top_k),
+            float(cfg.precursor_tol_da or 0.0))
         if not cfg.mass_control:
             out[4][:] = np.where(out[4] < 0, -1, self._fits(out, pm))
         return out
@@ -428,7 +436,8 @@ class Decoder:
         tokens, lengths = arrays[0], arrays[1]
         mass = self.masses[tokens].sum(axis=2) + H2O  # PAD weighs 0
         pm = precursor_mass[:, None]
-        tol = pm * self.config.precursor_tol_ppm * 1e-6
+        tol = (self.config.precursor_tol_da if self.config.precursor_tol_da
+               else pm * self.config.precursor_tol_ppm * 1e-6)
         fit = np.zeros(mass.shape, bool)
         for k in self.isotope_errors:
             fit |= np.abs(mass - (pm - k * C13_SPACING)) <= tol

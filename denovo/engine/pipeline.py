@@ -118,6 +118,21 @@ class Summary:
     seconds: float = 0.0
     stage_seconds: dict = field(
         default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    # (file, what is wrong) for every damaged input (rows were still
+    # written for every spectrum known to exist in it).
+    damaged: list = field(default_factory=list)
+    warm_up_seconds: float = 0.0  # kernels compiled or loaded, not in
+    n_compiled: int = 0  # ``seconds``; Numba kernel compilations (cache
+    # misses): > 0 on the first run after an install.
+
+    @property
+    def first_run_note(self) -> str | None:
+        """One line about kernel compilation, or None when cached."""
+        if not self.n_compiled:
+            return None
+        return (f"first run: compiled {self.n_compiled} Numba kernels in "
+                f"{self.warm_up_seconds:.1f}s (not counted in the speed "
+                "below); later runs load them from the cache")
 
     def add(self, result: Result) -> None:
         """Count one result."""
@@ -144,6 +159,11 @@ class Summary:
         ]
         for reason, n in sorted(self.skipped.items()):
             lines.append(f"  {reason}: {n}")
+        if self.damaged:
+            lines.append(f"damaged inputs:    {len(self.damaged)} ("
+                         + ", ".join(src for src, _ in self.damaged)
+                         + "; spectra lost to the damage have "
+                         "skipped:unreadable rows where known)")
         stages = ", ".join(f"{k} {v:.2f}s"
                            for k, v in self.stage_seconds.items())
         lines.append(f"time:              {self.seconds:.2f}s "
@@ -310,33 +330,49 @@ class Engine:
 def open_writers(*, mztab=None, csv=None, inputs: Iterable = (),
                  session: ModelSession | None = None,
                  decode: DecodeConfig | None = None) -> Iterator[list]:
-    """Open the mzTab and/or CSV writers for a run; closes them after.
+    """Open the mzTab and/or CSV writers for a run; finish them after.
 
-    The inputs are checked first (existence, format), so a typo in a file
-    name does not leave an empty output behind.
+    The inputs are checked first (existence, format), and no output may
+    be an input (resolved paths), so neither a typo nor a swapped
+    argument loses a file. Outputs are written as ``NAME.partial`` and
+    renamed when the ``with`` block ends normally; when it raises
+    (including Ctrl-C) each partial file is kept if it holds rows (and
+    logged) or removed if not (:mod:`denovo.io.atomic`).
     """
     from ..io import CsvWriter, MzTabWriter
+    from ..io.atomic import check_output_paths
     from ..io.formats import detect_format
 
     inputs = [str(p) for p in inputs]
     for path in inputs:
         detect_format(path)
+    check_output_paths([mztab, csv], inputs)
     decode = decode or DecodeConfig()
     vocab = session.info.vocabulary if session is not None else None
     kwargs = {} if vocab is None else {"vocabulary": vocab}
     settings = {"model": None if session is None else session.path.name,
                 "beam": decode.beam, "top_match": decode.top_k,
-                "precursor_tol_ppm": decode.precursor_tol_ppm,
+                "precursor_tol": (f"{decode.precursor_tol_da} Da"
+                                  if decode.precursor_tol_da else
+                                  f"{decode.precursor_tol_ppm} ppm"),
                 "isotope_errors": ",".join(map(str, decode.isotope_errors))}
-    with contextlib.ExitStack() as stack:
-        writers = []
+    writers = []
+    try:
         if mztab is not None:
-            writers.append(stack.enter_context(MzTabWriter(
-                mztab, inputs, settings=settings,
-                **kwargs)))
+            writers.append(MzTabWriter(mztab, inputs, settings=settings,
+                                       **kwargs))
         if csv is not None:
-            writers.append(stack.enter_context(CsvWriter(csv, **kwargs)))
+            writers.append(CsvWriter(csv, runs=inputs, **kwargs))
         yield writers
+    except BaseException:
+        for writer in writers:
+            kept = writer.abort()
+            if kept is not None:
+                log.warning("the run did not finish: the rows written so "
+                            "far are in %s", kept)
+        raise
+    for writer in writers:
+        writer.close()
 
 
 def sequence_files(inputs: Iterable, *, session: ModelSession,
@@ -375,6 +411,7 @@ def sequence_files(inputs: Iterable, *, session: ModelSession,
         For a file that cannot be read; rows already written stay.
     """
     from ..io.reader import read_spectra
+    from .firstrun import KernelCache, Progress, warm_up
 
     engine_kwargs = {"decode": decode, "config": config, "rescore": rescore}
     engine = Engine(session, **engine_kwargs)
@@ -382,6 +419,9 @@ def sequence_files(inputs: Iterable, *, session: ModelSession,
     writers = list(writers)
     summary = Summary()
     readers = []
+    inputs = [str(p) for p in inputs]
+    kernels = KernelCache().start()
+    summary.warm_up_seconds = warm_up(session, decode or DecodeConfig())
 
     def spectra():
         for path in inputs:
@@ -396,10 +436,7 @@ def sequence_files(inputs: Iterable, *, session: ModelSession,
         engine.stage_seconds["write"] += time.perf_counter() - t0
 
     start = time.perf_counter()
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(unit=" spectra", desc="sequencing", leave=False)
+    bar = Progress(inputs, enabled=progress)
     rows = []
     try:
         if client is None:
@@ -416,17 +453,14 @@ def sequence_files(inputs: Iterable, *, session: ModelSession,
             if len(rows) >= config.batch_size:
                 flush(rows)
                 rows = []
-            if bar is not None:
-                bar.update(1)
+            bar.update(readers)
         flush(rows)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     summary.seconds = time.perf_counter() - start
     summary.stage_seconds = dict(engine.stage_seconds)
-    for reader in readers:
-        if reader.stats.damage:
-            log.warning("%s is damaged: %s (spectra before it were "
-                        "sequenced)", reader.stats.source,
-                        reader.stats.damage)
+    summary.n_compiled = kernels.compiled()
+    # The reader has logged each damage once; the summary lists them.
+    summary.damaged = [(r.stats.source, r.stats.damage) for r in readers
+                       if r.stats.damage]
     return summary

@@ -65,6 +65,9 @@ class Builder:
         self.labels = labels
         self.label_key = label_key
         self._n_warned = 0
+        # True once the file's damage is reported: the records of the
+        # spectra lost to it are logged at DEBUG only.
+        self.quiet = False
 
     def build(self, *, mz, intensity, precursor_mz, charge, position: str,
               index: int, rt=None, scan=None, native_id=None, title=None,
@@ -114,7 +117,7 @@ class Builder:
             # The first few bad spectra individually, the rest in the
             # summary, so a file of bad spectra cannot flood the log.
             level = (logging.WARNING if self._n_warned <= MAX_WARNINGS
-                     else logging.DEBUG)
+                     and not self.quiet else logging.DEBUG)
             log.log(level, "%s, %s: spectrum %d %s (%s)", self.stats.source,
                         position, index, status, "; ".join(bad))
         spectrum = Spectrum(

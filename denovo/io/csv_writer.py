@@ -1,9 +1,14 @@
 """Incremental CSV writer in the community de novo benchmark format.
 
-Columns ``sequence`` (ProForma with UNIMOD accessions), ``score``,
+Columns ``sequence`` (ProForma with UNIMOD accessions), ``score`` (the
+sortable :attr:`~denovo.io.psm.PSM.reported_score`: 0 for flagged rows),
 ``aa_scores`` (comma-separated, so the cell is quoted), ``spectrum_id``
-(``{file name}:{0-based index}``), plus ``charge``, ``status`` and
-``rank`` so skipped spectra keep their row.
+(``{file name}:{0-based index}``; see
+:func:`~denovo.io.psm.unique_spectrum_ids` when names repeat), plus
+``charge``, ``status`` and ``rank`` so skipped spectra keep their row,
+``model_score`` (the raw mean token log-probability) and ``raw_scores``
+(``name=value;...``). The file is written as ``NAME.partial`` and renamed
+on :meth:`CsvWriter.close` (see :mod:`denovo.io.atomic`).
 """
 
 from __future__ import annotations
@@ -13,22 +18,44 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..core.vocab import DEFAULT_VOCABULARY, Vocabulary
-from .psm import PSM
+from .atomic import AtomicFile
+from .psm import PSM, unique_spectrum_ids
 
-__all__ = ["CsvWriter", "CSV_COLUMNS"]
+__all__ = ["CsvWriter", "CSV_COLUMNS", "format_raw_scores"]
 
 CSV_COLUMNS = ("sequence", "score", "aa_scores", "spectrum_id", "charge",
-               "status", "rank")
+               "status", "rank", "model_score", "raw_scores")
+
+
+def format_raw_scores(raw) -> str:
+    """``{"a": 1.0, "b": 2.5}`` -> ``"a=1;b=2.5"`` ("" for None)."""
+    if not raw:
+        return ""
+    return ";".join(f"{k}={v:.6g}" for k, v in raw.items())
 
 
 class CsvWriter:
-    """Write PSMs to a CSV file as they come (flushed per call)."""
+    """Write PSMs to a CSV file as they come (flushed per call).
 
-    def __init__(self, path, *,
+    Parameters
+    ----------
+    path
+        Output file (written as ``NAME.partial`` until :meth:`close`).
+    runs
+        The input files: when two share a file name, their spectrum ids
+        use the path below the common folder
+        (:func:`~denovo.io.psm.unique_spectrum_ids`).
+    vocabulary
+        Token table for ProForma.
+    """
+
+    def __init__(self, path, *, runs=None,
                  vocabulary: Vocabulary = DEFAULT_VOCABULARY):
         self.path = Path(path)
+        self._ids = unique_spectrum_ids([str(r) for r in runs or ()])
         self.vocabulary = vocabulary
-        self._fh = open(self.path, "w", encoding="utf-8", newline="")
+        self._file = AtomicFile(self.path, newline="")
+        self._fh = self._file.fh
         self._csv = csv.writer(self._fh, lineterminator="\n")
         self._csv.writerow(CSV_COLUMNS)
         self._fh.flush()
@@ -44,24 +71,45 @@ class CsvWriter:
         for psm in psms:
             sequence = "" if not psm.peptide else to_proforma(
                 psm.peptide, vocabulary=self.vocabulary)
+            score = psm.reported_score
             self._csv.writerow((
                 sequence,
-                "" if psm.score is None else f"{psm.score:.6f}",
+                "" if score is None else f"{score:.6f}",
                 "" if not psm.aa_scores else
                 ",".join(f"{a:.5f}" for a in psm.aa_scores),
-                psm.spectrum_id,
+                self._spectrum_id(psm),
                 "" if psm.charge is None else psm.charge,
-                psm.status, psm.rank))
+                psm.status, psm.rank,
+                "" if psm.score is None else f"{psm.score:.6f}",
+                format_raw_scores(psm.raw_scores)))
             self.n_rows += 1
         self._fh.flush()
 
+    def _spectrum_id(self, psm: PSM) -> str:
+        name = self._ids.get(psm.source)
+        return psm.spectrum_id if name is None else f"{name}:{psm.index}"
+
     def close(self) -> None:
-        """Flush and close the file."""
-        if not self._fh.closed:
-            self._fh.close()
+        """Finish: close the file and give it its final name."""
+        self._file.commit()
+
+    @property
+    def partial_path(self) -> Path:
+        """Where rows go until :meth:`close` renames the file."""
+        return self._file.partial_path
+
+    def abort(self) -> Path | None:
+        """Give up: keep ``NAME.partial`` if it has rows, else remove it.
+
+        Returns the kept partial file or None.
+        """
+        return self._file.abort(keep=self.n_rows > 0)
 
     def __enter__(self) -> "CsvWriter":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

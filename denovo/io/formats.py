@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 from pathlib import Path
 
 from .errors import InputFileError
 
 __all__ = ["FORMATS", "detect_format", "is_gzipped", "open_binary",
-           "open_text"]
+           "open_text", "count_spectra"]
 
 FORMATS = ("mgf", "mzml", "mzxml", "msp")
 _EXTENSIONS = {".mgf": "mgf", ".mzml": "mzml", ".mzxml": "mzxml",
@@ -82,3 +83,32 @@ def detect_format(path) -> str:
     raise InputFileError(
         path, "unknown file format (expected MGF, mzML, mzXML or MSP, "
         "optionally gzipped)", position="start of file")
+
+
+_BLOCK_START = {"mgf": re.compile(rb"(?m)^[ \t]*BEGIN IONS"),
+                "msp": re.compile(rb"(?mi)^[ \t]*name:")}
+
+
+def count_spectra(path) -> int | None:
+    """Spectra in a file, cheaply, for a progress bar; None if unknown.
+
+    mzML/mzXML: the count the header announces (all MS levels). MGF and
+    MSP: ``BEGIN IONS`` / ``Name:`` lines, counted by a byte scan (about
+    a second per GB uncompressed). None when the file does not say or
+    cannot be read.
+    """
+    try:
+        fmt = detect_format(path)
+        if fmt in ("mzml", "mzxml"):
+            from .mzml import announced_count
+            return announced_count(path, fmt)
+        pattern, n, tail = _BLOCK_START[fmt], 0, b""
+        with open_binary(path) as fh:
+            while chunk := fh.read(1 << 22):
+                data = tail + chunk
+                cut = data.rfind(b"\n") + 1
+                n += len(pattern.findall(data, 0, cut))
+                tail = data[cut:]
+        return n + len(pattern.findall(tail))
+    except (InputFileError, OSError, EOFError, ValueError):
+        return None

@@ -5,6 +5,16 @@ is built, elements are released as they are consumed), so memory does not
 grow with the file. Only MS2 spectra are yielded; every spectrum's MS
 level is counted in the read statistics. A parse error after the first
 spectrum is recorded as damage and ends the iteration cleanly.
+
+After damage, the spectra known to exist but not readable still get a
+record each, with status ``skipped:unreadable`` and no peaks
+(:func:`lost_spectra`): every ``<spectrum>`` (mzML) or ``<scan>`` (mzXML)
+start tag found in the rest of the file, with its index and id, and up to
+the count the file announces at its start (``spectrumList count`` /
+``msRun scanCount``) one record per further index whose id is lost.
+Tags that say the spectrum is not MS2 are left out; spectra whose MS
+level is lost with them are included, so the records may cover a few
+MS1 spectra, never fewer spectra than were lost.
 """
 
 from __future__ import annotations
@@ -26,6 +36,14 @@ __all__ = ["read_mzml", "read_mzxml", "scan_number"]
 log = logging.getLogger("denovo.io")
 
 _SCAN = re.compile(r"\bscan=(\d+)")
+_COUNT = {"mzml": re.compile(rb"<spectrumList\b[^>]*?\bcount=\"(\d+)\""),
+          "mzxml": re.compile(rb"<msRun\b[^>]*?\bscanCount=\"(\d+)\"")}
+# A spectrum start tag, or the mzML MS level parameter inside it.
+_TAGS = {"mzml": re.compile(
+    rb"<spectrum\s([^>]*)>|accession=\"MS:1000511\"[^>]*?value=\"(\d+)\""),
+         "mzxml": re.compile(rb"<scan\s([^>]*)>|(?!)()")}
+_ATTR = re.compile(rb"([A-Za-z]+)=\"([^\"]*)\"")
+UNREADABLE = "skipped:unreadable"
 
 
 def scan_number(native_id: str | None) -> int | None:
@@ -88,6 +106,76 @@ def _mzxml_fields(item: dict) -> dict:
         scan=int(num) if num is not None else None, title=None)
 
 
+def announced_count(path, fmt: str) -> int | None:
+    """Spectra the file says it holds (all MS levels), from its head."""
+    with open_binary(path) as fh:
+        try:
+            head = fh.read(1 << 16)
+        except (EOFError, OSError):
+            return None
+    m = _COUNT[fmt].search(head)
+    return int(m.group(1)) if m else None
+
+
+def lost_spectra(path, fmt: str, first: int) -> list[tuple]:
+    """``(index, native_id)`` of spectra at or after index ``first``.
+
+    Scans the raw file (as far as it decompresses) for start tags, then
+    fills up to the announced count; see the module docstring.
+    """
+    found: dict[int, str | None] = {}
+    levels: dict[int, int] = {}
+    last = None
+    tail = b""
+    pattern = _TAGS[fmt]
+    with open_binary(path) as fh:
+        while True:
+            try:
+                chunk = fh.read(1 << 20)
+            except (EOFError, OSError, ValueError):
+                chunk = b""
+            data = tail + chunk
+            # Keep an incomplete tag for the next chunk, unless at the end.
+            cut = max(data.rfind(b"<"), len(data) - 4096, 0) if chunk \
+                else len(data)
+            for m in pattern.finditer(data, 0, cut):
+                if m.group(1) is not None:
+                    attrs = dict(_ATTR.findall(m.group(1)))
+                    if fmt == "mzml":
+                        index = attrs.get(b"index")
+                        ident = attrs.get(b"id")
+                    else:
+                        index = None
+                        num = attrs.get(b"num")
+                        ident = b"scan=" + num if num else None
+                        if b"msLevel" in attrs:
+                            levels[len(found)] = int(attrs[b"msLevel"])
+                    last = int(index) if index is not None else len(found)
+                    found[last] = None if ident is None else \
+                        ident.decode("utf-8", "replace")
+                elif last is not None:
+                    levels.setdefault(last, int(m.group(2)))
+            tail = data[cut:]
+            if not chunk:
+                break
+    total = announced_count(path, fmt)
+    if total is not None:
+        for index in range(first, total):
+            found.setdefault(index, None)
+    return [(i, found[i]) for i in sorted(found)
+            if i >= first and levels.get(i, 2) == 2]
+
+
+def _lost(path, builder: Builder, fmt: str, first: int) -> Iterator:
+    """Status records for the spectra lost to damage."""
+    for index, native_id in lost_spectra(path, fmt, first):
+        yield builder.build(
+            mz=np.empty(0), intensity=np.empty(0), precursor_mz=None,
+            charge=None, position="after the damage", index=index,
+            native_id=native_id, scan=scan_number(native_id),
+            status=UNREADABLE)
+
+
 def _read_xml(path, builder: Builder, fmt: str) -> Iterator[Spectrum]:
     from pyteomics import mzml, mzxml
     stats = builder.stats
@@ -125,6 +213,8 @@ def _read_xml(path, builder: Builder, fmt: str) -> Iterator[Spectrum]:
                 log.error("%s: damaged file: %s; %d spectra before the "
                           "damage were read", stats.source, stats.damage,
                           position)
+                builder.quiet = True
+                yield from _lost(path, builder, fmt, position)
                 break
             level = item.get(level_key)
             level = int(level) if level is not None else 2

@@ -1,7 +1,12 @@
 """Incremental mzTab 1.0 writer for the PSM section.
 
-Rows are written as results arrive and flushed per call, so a long run
-leaves a readable partial file. The layout follows the mzTab 1.0 spec and
+Rows are written as results arrive and flushed per call to
+``NAME.partial``, renamed to ``NAME`` on :meth:`MzTabWriter.close` (see
+:mod:`denovo.io.atomic`), so a long run leaves a readable partial file and
+a file at the output path is always complete.
+``search_engine_score[1]`` is the sortable
+:attr:`~denovo.io.psm.PSM.reported_score` (0 for flagged rows), the raw
+model score is in ``opt_global_model_score``. The layout follows the mzTab 1.0 spec and
 is read back in the tests by ``pyteomics.mztab.MzTab``: ``sequence``
 holds plain residues, ``modifications`` the ``position-UNIMOD:N`` list
 (0 = N-terminus), the full peptidoform sits in
@@ -16,6 +21,8 @@ from pathlib import Path
 
 from .. import __version__
 from ..core.vocab import DEFAULT_VOCABULARY, Vocabulary
+from .atomic import AtomicFile
+from .csv_writer import format_raw_scores
 from .psm import PSM
 
 __all__ = ["MzTabWriter", "PSM_COLUMNS", "mztab_modifications"]
@@ -27,7 +34,8 @@ PSM_COLUMNS = (
     "calc_mass_to_charge", "spectra_ref", "pre", "post", "start", "end",
     "opt_global_cv_MS:1003169_proforma_peptidoform_sequence",
     "opt_global_aa_scores", "opt_global_scan", "opt_global_title",
-    "opt_global_status", "opt_global_rank",
+    "opt_global_status", "opt_global_rank", "opt_global_model_score",
+    "opt_global_raw_scores",
 )
 _RUN_FORMAT = {  # extension -> (file format, native id format)
     "mgf": ("[MS, MS:1001062, Mascot MGF format, ]",
@@ -107,7 +115,8 @@ class MzTabWriter:
             if len(ks) == 1:
                 self._runs.setdefault(name, ks[0])
         self._n_rows = 0
-        self._fh = open(self.path, "w", encoding="utf-8", newline="\n")
+        self._file = AtomicFile(self.path, newline="\n")
+        self._fh = self._file.fh
         self._write_header(runs, fixed or {}, settings or {})
 
     def _mtd(self, key: str, value) -> None:
@@ -119,7 +128,10 @@ class MzTabWriter:
         mtd("mzTab-mode", "Summary")
         mtd("mzTab-type", "Identification")
         mtd("mzTab-ID", _text(self.path.stem))
-        mtd("description", "de novo peptide sequencing results")
+        mtd("description", "de novo peptide sequencing results; "
+            "search_engine_score[1] is a sortable score in [0, 1], 0 for "
+            "no_mass_match rows; opt_global_model_score is the raw mean "
+            "token log-probability")
         mtd("software[1]", f"[MS, MS:1001456, analysis software, "
             f"denovo {__version__}]")
         for i, (key, value) in enumerate(settings.items(), 1):
@@ -193,12 +205,14 @@ class MzTabWriter:
         cells = [
             sequence, self._n_rows + 1, None, None, None, None,
             "[MS, MS:1001456, analysis software, denovo]",
-            None if psm.score is None else float(psm.score),
+            psm.reported_score,
             mods if peptide else None, rt, psm.charge,
             None if psm.exp_mz is None else float(psm.exp_mz),
             None if calc is None else float(calc), ref,
             None, None, None, None, proforma, aa, psm.scan, psm.title,
-            psm.status, psm.rank]
+            psm.status, psm.rank,
+            None if psm.score is None else float(psm.score),
+            format_raw_scores(psm.raw_scores) or None]
         return [_text(c) for c in cells]
 
     def write(self, psm: PSM) -> None:
@@ -218,12 +232,26 @@ class MzTabWriter:
         return self._n_rows
 
     def close(self) -> None:
-        """Flush and close the file."""
-        if not self._fh.closed:
-            self._fh.close()
+        """Finish: close the file and give it its final name."""
+        self._file.commit()
+
+    @property
+    def partial_path(self) -> Path:
+        """Where rows go until :meth:`close` renames the file."""
+        return self._file.partial_path
+
+    def abort(self) -> Path | None:
+        """Give up: keep ``NAME.partial`` if it has rows, else remove it.
+
+        Returns the kept partial file or None.
+        """
+        return self._file.abort(keep=self._n_rows > 0)
 
     def __enter__(self) -> "MzTabWriter":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

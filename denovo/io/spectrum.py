@@ -39,6 +39,8 @@ STATUSES = {
                                     "outside the vocabulary",
     "skipped:bad_label": "the label is not a peptide in a known notation",
     "skipped:truncated": "the spectrum block is incomplete",
+    "skipped:unreadable": "the spectrum lies in a damaged part of the "
+                          "file (known from its tag or the file's count)",
 }
 
 

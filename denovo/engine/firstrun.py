@@ -1,0 +1,122 @@
+"""First-run compilation and the progress bar of ``denovo sequence``.
+
+The Numba kernels are compiled on the first run after an install and
+cached on disk (``cache=True``) for later runs. :func:`warm_up` runs them
+once on a dummy spectrum before the input is read, so that the cost is
+measured apart from the sequencing speed, and :class:`KernelCache` says
+whether anything was compiled (Numba's per-kernel cache statistics), so
+the command can tell the user why the first run was slow.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["KernelCache", "warm_up", "Progress"]
+
+
+def _dispatchers() -> list:
+    """Every disk-cached Numba kernel of the loaded denovo modules."""
+    out = []
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("denovo.") or module is None:
+            continue
+        for value in list(vars(module).values()):
+            stats = getattr(value, "stats", None)
+            if stats is not None and hasattr(stats, "cache_misses") \
+                    and hasattr(value, "py_func"):
+                out.append(value)
+    return out
+
+
+@dataclass
+class KernelCache:
+    """Numba cache misses (= compilations) since :meth:`start`."""
+
+    misses_at_start: int = 0
+
+    @staticmethod
+    def misses() -> int:
+        """Cache misses of all loaded denovo kernels so far."""
+        seen, total = set(), 0
+        for disp in _dispatchers():
+            if id(disp) in seen:
+                continue
+            seen.add(id(disp))
+            total += sum(disp.stats.cache_misses.values())
+        return total
+
+    def start(self) -> "KernelCache":
+        self.misses_at_start = self.misses()
+        return self
+
+    def compiled(self) -> int:
+        """Kernel signatures compiled since :meth:`start`."""
+        return self.misses() - self.misses_at_start
+
+
+def warm_up(session, decode) -> float:
+    """Run preprocessing and decoding once on a dummy spectrum.
+
+    Compiles (first run) or loads (later runs) their Numba kernels.
+    Returns the seconds it took.
+    """
+    from ..core.decode import Decoder
+    from ..core.preprocess import PreprocessConfig, preprocess_batch
+
+    start = time.perf_counter()
+    info = session.info
+    pre = info.preprocess
+    if not isinstance(pre, PreprocessConfig):
+        pre = PreprocessConfig.from_dict(pre)
+    mz = np.linspace(150.0, 1200.0, 50)
+    intensity = np.linspace(1.0, 100.0, 50).astype(np.float32)
+    preprocess_batch([mz], [intensity], np.array([700.0]),
+                     np.array([2]), config=pre)
+    decoder = Decoder(info.vocabulary, decode)
+    n_vocab = len(info.vocabulary)
+    log_probs = np.full((1, info.n_slots, n_vocab), -np.log(n_vocab),
+                        np.float32)
+    decoder.candidates(decoder.decode_arrays(log_probs,
+                                             np.array([1398.0])))
+    return time.perf_counter() - start
+
+
+class Progress:
+    """tqdm bar over the spectra of all inputs, with a total if known.
+
+    The total is the sum of :func:`denovo.io.formats.count_spectra` over
+    the inputs (MGF/MSP: blocks counted by a fast byte scan; mzML/mzXML:
+    the count in the file header, all MS levels), or None when a file
+    does not say. The bar counts spectra read, all MS levels, so it ends
+    at the total.
+    """
+
+    def __init__(self, inputs, *, enabled: bool):
+        self.bar = None
+        if not enabled:
+            return
+        from tqdm import tqdm
+
+        from ..io.formats import count_spectra
+        counts = [count_spectra(p) for p in inputs]
+        total = None if any(c is None for c in counts) else sum(counts)
+        self.bar = tqdm(total=total, unit=" spectra", desc="sequencing",
+                        leave=False, dynamic_ncols=True)
+
+    def update(self, readers) -> None:
+        """Move the bar to the spectra the ``readers`` have read."""
+        if self.bar is None:
+            return
+        done = sum(max(sum(r.stats.ms_levels.values()), r.stats.n_spectra)
+                   for r in readers)
+        if done > self.bar.n:
+            self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
