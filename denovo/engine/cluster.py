@@ -56,7 +56,7 @@ class ClusterError(RuntimeError):
 class ClusterConfig:
     """How spectra are cut into chunks and how failures are retried."""
 
-    chunk_spectra: int = 1024  # at least this many spectra per chunk
+    chunk_spectra: int = 512  # at least this many spectra per chunk
     retries: int = 2  # resubmissions of a chunk whose task raised
     in_flight: int = 0  # chunks submitted ahead; 0 = 2 per worker thread
 
