@@ -221,19 +221,29 @@ def _tolerance(text: str) -> dict:
               help="Residue mass tolerance (Da).")
 @click.option("--prefix-tol", default=0.5, show_default=True,
               help="Prefix mass tolerance (Da).")
+@click.option("-m", "--model", type=click.Path(dir_okay=False),
+              help="Model file whose recorded training peptides split "
+                   "the metrics into seen and unseen subsets.")
+@click.option("--allow-partial-match", is_flag=True,
+              help="Score only the predictions whose spectrum agrees with "
+                   "its truth spectrum (file, precursor m/z, scan) even "
+                   "when most do not (default: stop).")
 @click.option("--plot", type=click.Path(dir_okay=False),
-              help="Write the precision-coverage curve(s) as PNG.")
+              help="Write the precision-coverage curve(s) and, for scores "
+                   "in [0, 1], the reliability diagram as PNG.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False),
               help="Write all metrics and curves as JSON.")
 def evaluate(predictions, truth, labels, fixed, exact, seen, residue_tol,
-             prefix_tol, plot, json_path) -> None:
+             prefix_tol, model, allow_partial_match, plot,
+             json_path) -> None:
     """Score PREDICTIONS (mzTab or CSV; denovo's or Casanovo's) against
     annotated spectra.
 
     \b
     Residues match when their masses agree within 0.1 Da and the prefix
     masses within 0.5 Da (from either end, I = L); peptide recall counts
-    every annotated spectrum, predicted or not.
+    every annotated spectrum, predicted or not. Scores in [0, 1] are
+    read as probabilities: ECE is their expected calibration error.
     """
     from .evaluate import MatchConfig, PredictionFormatError, evaluate_files
     from .evaluate.report import format_table, plot_curves, write_json
@@ -255,7 +265,8 @@ def evaluate(predictions, truth, labels, fixed, exact, seen, residue_tol,
                              prefix_tol_da=prefix_tol)
         results = evaluate_files(
             predictions, truth, exact=exact, labels=labels or None,
-            fixed=fixed_map or None, seen_lists=seen, config=config)
+            fixed=fixed_map or None, seen_lists=seen, config=config,
+            model=model, allow_partial=allow_partial_match)
     except (PredictionFormatError, InputFileError, OSError,
             ValueError) as err:
         raise click.ClickException(str(err)) from None
@@ -327,8 +338,18 @@ def train(config_path, resume, device, max_steps, stop_at, overrides,
               type=click.Path(dir_okay=False, exists=True),
               help="Spectrum file(s) whose first 64 spectra join the "
                    "parity check.")
+@click.option("--training-peptides", "real_lists", multiple=True,
+              type=click.Path(dir_okay=False, exists=True),
+              help="Real annotated training peptides to record in the "
+                   "model (peptide list, or a split TSV: its train rows); "
+                   "repeatable. `denovo evaluate -m` then reports seen "
+                   "and unseen subsets.")
+@click.option("--simulated-peptides", "sim_lists", multiple=True,
+              type=click.Path(dir_okay=False, exists=True),
+              help="Simulated training peptides to record (as a Bloom "
+                   "filter, 0.1% false positives); repeatable.")
 def export(checkpoint, output, opset, fp16, int8, all_steps,
-           check_files) -> None:
+           check_files, real_lists, sim_lists) -> None:
     """Export a checkpoint to a self-describing ONNX file (needs torch).
 
     The file carries vocabulary, preprocessing, length and provenance
@@ -343,7 +364,15 @@ def export(checkpoint, output, opset, fp16, int8, all_steps,
         _, _, extra = load_model_from_checkpoint(checkpoint)
         batches = [spectra_batch(f, extra["preprocess"])
                    for f in check_files] if extra["preprocess"] else []
+        metadata = None
+        if real_lists or sim_lists:
+            from .evaluate.training_peptides import (
+                read_peptide_file, training_peptides_metadata)
+            metadata = training_peptides_metadata(
+                set().union(*map(read_peptide_file, real_lists)),
+                set().union(*map(read_peptide_file, sim_lists)))
         report = export_onnx(checkpoint, output, opset=opset,
+                             metadata=metadata,
                              all_steps=all_steps, variants=variants,
                              batches=batches)
     except (OSError, ValueError, RuntimeError) as exc:

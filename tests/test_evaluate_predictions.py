@@ -162,7 +162,8 @@ def test_format_errors_name_file_and_line(tmp_path, truth):
         read_predictions(bad_score)
     no_ref = tmp_path / "r.csv"
     no_ref.write_text("peptide,score\nPEP,1\n")
-    with pytest.raises(PredictionFormatError, match=r"r.csv:2: no spec"):
+    with pytest.raises(PredictionFormatError,
+                       match=r"r.csv:1: not a predictions table"):
         read_predictions(no_ref)
     with pytest.raises(PredictionFormatError, match="no such file"):
         read_predictions(tmp_path / "missing.mztab")
@@ -192,8 +193,8 @@ def test_duplicate_scans_fall_back_to_index(tmp_path):
                                    scans=[0, 0, 0, 0])])
     rows = [("SAMPLER", 1, "ms_run[1]:index=2"),
             ("SAMPLER", 1, "ms_run[1]:scan=0")]  # ambiguous: unmatched
-    [r] = evaluate_predictions(write_mztab(tmp_path / "d.mztab", rows),
-                             truths)
+    [r] = evaluate_predictions(write_mztab(tmp_path / "d.mztab", rows,
+                                           runs=("t.mgf",)), truths)
     assert (r.mass.n_correct, r.n_unmatched) == (1, 1)
 
 

@@ -46,7 +46,10 @@ OUTPUT = ("log_probs", "float32", ("B", "L", "V"))
 _PREFIX = "denovo."
 KEYS = tuple(_PREFIX + k for k in (
     "format_version", "vocabulary", "preprocessing", "max_length",
-    "refinement_steps", "provenance", "model_config"))
+    "refinement_steps", "provenance", "model_config",
+    # Optional: the peptides the model was trained on
+    # (denovo.evaluate.training_peptides), read by `denovo evaluate -m`.
+    "training_peptides"))
 
 
 class ModelFileError(ValueError):

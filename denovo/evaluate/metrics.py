@@ -26,6 +26,10 @@ Conventions (all documented so that numbers can be reproduced by hand):
   whose coverage reaches 0.5; ``None`` when coverage never does.
 * ``exact=True`` computes the same metrics with exact residue matching
   (only I/L may differ).
+* When every predicted spectrum's score is in [0, 1], the scores are
+  read as probabilities of being correct and their calibration is
+  measured (:mod:`denovo.evaluate.calibration`: expected calibration
+  error, reliability bins); otherwise ``calibration`` is None.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from typing import Sequence
 import numpy as np
 
 from ..core.vocab import DEFAULT_VOCABULARY, Vocabulary
+from .calibration import Calibration, calibration
 from .matching import DEFAULT_MATCH, MatchConfig, match_peptide
 
 __all__ = [
@@ -71,13 +76,19 @@ class Metrics:
                                   repr=False)
     correct: np.ndarray = field(default_factory=lambda: np.zeros(0, bool),
                                 repr=False)
+    calibration: Calibration | None = field(default=None, repr=False)
+
+    @property
+    def ece(self) -> float | None:
+        """Expected calibration error of the scores, or None."""
+        return None if self.calibration is None else self.calibration.ece
 
     def summary(self) -> dict:
         """Scalar metrics as a JSON-ready dict (no curve arrays)."""
         keys = ("n_spectra", "n_predicted", "n_correct", "n_aa_true",
                 "n_aa_pred", "n_aa_matched", "aa_precision", "aa_recall",
                 "peptide_recall", "peptide_precision", "auc",
-                "precision_at_50", "exact")
+                "precision_at_50", "exact", "ece")
         return {k: getattr(self, k) for k in keys}
 
 
@@ -211,4 +222,5 @@ def compute_metrics(
         coverage=coverage,
         precision=precision,
         correct=np.asarray(correct, bool),
+        calibration=calibration(ranked_scores, correct),
     )

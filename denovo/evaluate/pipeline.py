@@ -5,6 +5,9 @@ join each predictions file, compute the metrics in mass mode and (by
 default) in exact mode. With lists of peptides seen in training, the
 metrics are also computed on the "unseen" subset: annotated spectra
 whose peptide (I = L, modifications ignored) is in none of the lists.
+With the model's own record of its training peptides
+(:mod:`denovo.evaluate.training_peptides`), on the "seen" and "unseen"
+subsets.
 """
 
 from __future__ import annotations
@@ -121,17 +124,24 @@ def evaluate_predictions(
     config: MatchConfig = DEFAULT_MATCH,
     vocabulary: Vocabulary = DEFAULT_VOCABULARY,
     label: str | None = None,
+    training=None,
+    allow_partial: bool = False,
 ) -> list[EvalResult]:
     """Read one predictions file, join it to ``truths``, compute metrics.
 
     Returns one result for all spectra and, when ``seen`` (peptide keys,
     see :func:`peptide_key`) is given, a second one labelled
     ``"<label> (unseen)"`` for the spectra whose peptide is not in it.
+    ``training`` (a :class:`~denovo.evaluate.training_peptides.
+    TrainingPeptides`, e.g. read from the model file) adds
+    ``"<label> (seen in training)"`` and ``"<label> (unseen in
+    training)"``. ``allow_partial`` is passed to :func:`join`.
     """
     path = Path(predictions_path)
     label = label or path.name
     preds = read_predictions(path, vocabulary=vocabulary)
-    aligned, n_unmatched = join(preds, truths, source=str(path))
+    aligned, n_unmatched = join(preds, truths, source=str(path),
+                                allow_partial=allow_partial)
     kw = dict(exact=exact, config=config, vocabulary=vocabulary)
     out = [_result(label, aligned, truths, None, len(preds), n_unmatched,
                    **kw)]
@@ -141,6 +151,15 @@ def evaluate_predictions(
                  path, sum(keep), len(keep))
         out.append(_result(f"{label} (unseen)", aligned, truths, keep,
                            len(preds), n_unmatched, **kw))
+    if training is not None:
+        known = [peptide_key(t.peptide) in training for t in truths]
+        log.info("%s: %d of %d annotated spectra have peptides the model "
+                 "was trained on", path, sum(known), len(known))
+        for name, keep in (("seen in training", known),
+                           ("unseen in training", [not k for k in known])):
+            if any(keep):
+                out.append(_result(f"{label} ({name})", aligned, truths,
+                                   keep, len(preds), n_unmatched, **kw))
     return out
 
 
@@ -154,13 +173,22 @@ def evaluate_files(
     seen_lists: Sequence[str | Path] = (),
     config: MatchConfig = DEFAULT_MATCH,
     vocabulary: Vocabulary = DEFAULT_VOCABULARY,
+    model: str | Path | None = None,
+    allow_partial: bool = False,
 ) -> list[EvalResult]:
     """Evaluate every predictions file against the same truth files.
 
     ``labels`` and ``fixed`` are passed to :func:`read_truth`;
     ``seen_lists`` are peptide list files (:func:`read_peptide_list`)
-    that add an "unseen peptides" result per predictions file.
+    that add an "unseen peptides" result per predictions file; ``model``
+    is a model file whose recorded training peptides add "seen in
+    training" and "unseen in training" results.
     """
+    training = None
+    if model is not None:
+        from .training_peptides import read_training_peptides
+        training = read_training_peptides(model)
+        log.info("%s: %s", model, training.describe())
     truths = read_truth(truth, labels=labels, fixed=fixed,
                         vocabulary=vocabulary)
     if not truths:
@@ -175,5 +203,7 @@ def evaluate_files(
     for p in predictions:
         results += evaluate_predictions(p, truths, exact=exact, seen=seen,
                                         config=config,
-                                        vocabulary=vocabulary)
+                                        vocabulary=vocabulary,
+                                        training=training,
+                                        allow_partial=allow_partial)
     return results

@@ -31,6 +31,19 @@ it. Several rows for one spectrum (top-k output): the highest score is
 kept. Rows that join no annotated spectrum are counted and reported.
 Empty sequences, ``null`` and unparseable peptides count as no
 prediction (unparseable ones are also reported with file and line).
+
+Checks
+------
+A file that is not a predictions table is an error, not zeros: a CSV
+needs a peptide column and a spectrum reference, a file needs at least
+one row, and not every peptide may be unreadable. Each joined prediction
+is checked against its truth spectrum: its file name (when it names one),
+its precursor m/z (mzTab ``exp_mass_to_charge``, CSV ``precursor_mz``;
+within 0.01 + 10 ppm) and its scan number (mzTab ``opt_global_scan``,
+CSV ``scan``, when it joined by index). When more than half of the
+joined predictions disagree, :func:`join` stops with an error (wrong
+``--truth``?) unless ``allow_partial``; the disagreeing ones are never
+scored.
 """
 
 from __future__ import annotations
@@ -62,6 +75,11 @@ _KEYVAL = re.compile(r"(?:^|\s)(index|scan|spectrum)=(\d+)(?:\s|$)")
 _MZTAB_MOD = re.compile(r"^(\d+)-(UNIMOD:\d+)$")
 _NULL = {"", "null", "nan", "none", "na"}
 MAX_WARNINGS = 10  # unreadable peptides reported one by one
+PRECURSOR_TOL_MZ = 0.01  # + PRECURSOR_TOL_PPM: same spectrum
+PRECURSOR_TOL_PPM = 10.0
+_PEPTIDE_COLUMNS = ("peptide", "proforma", "sequence")
+_REF_COLUMNS = ("spectra_ref", "spectrum_ref", "spectrum_id", "index",
+                "scan", "title")
 _LABEL_PROBLEMS = ("skipped:unknown_modification", "skipped:bad_label")
 
 
@@ -79,6 +97,8 @@ class Prediction:
     peptide: tuple[str, ...] | None  # None: no (usable) prediction
     score: float
     line: int  # 1-based line in the predictions file
+    precursor_mz: float | None = None  # as the predictions file says
+    scan: int | None = None  # scan number it names besides its key
 
 
 @dataclass(frozen=True)
@@ -90,6 +110,7 @@ class TruthSpectrum:
     scan: int | None
     title: str | None
     peptide: tuple[str, ...]
+    precursor_mz: float | None = None
 
 
 def _stem(name: str) -> str:
@@ -240,7 +261,27 @@ def _row_prediction(row, runs, vocabulary, where, lineno, bad, *, mztab):
             except ValueError:
                 raise PredictionFormatError(
                     f"{where}: {kind} {key!r} is not an integer") from None
-    return Prediction(file, kind, key, peptide, score, lineno)
+    return Prediction(file, kind, key, peptide, score, lineno,
+                      _optional_float(_pick(row, (
+                          "exp_mass_to_charge", "precursor_mz", "exp_mz",
+                          "precursor"))),
+                      _optional_int(_pick(row, ("opt_global_scan",
+                                                "scan"))))
+
+
+def _optional_float(text) -> float | None:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) and value > 0 else None
+
+
+def _optional_int(text) -> int | None:
+    try:
+        return int(str(text).strip())
+    except (TypeError, ValueError):
+        return None
 
 
 def _read_csv(path: Path, vocabulary, bad) -> list[Prediction]:
@@ -252,6 +293,13 @@ def _read_csv(path: Path, vocabulary, bad) -> list[Prediction]:
         reader = csv.DictReader(fh, delimiter=delim)
         if reader.fieldnames is None:
             raise PredictionFormatError(f"{path}: empty file")
+        names = {str(n).strip().lower() for n in reader.fieldnames}
+        if not names & set(_PEPTIDE_COLUMNS) or not names & set(
+                _REF_COLUMNS):
+            raise PredictionFormatError(
+                f"{path}:1: not a predictions table: the header needs a "
+                f"peptide column ({', '.join(_PEPTIDE_COLUMNS)}) and a "
+                f"spectrum reference ({', '.join(_REF_COLUMNS)})")
         return [
             _row_prediction(row, {}, vocabulary, f"{path}:{lineno}",
                             lineno, bad, mztab=False)
@@ -273,6 +321,13 @@ def read_predictions(
         preds = _read_mztab(path, vocabulary, bad)
     else:
         preds = _read_csv(path, vocabulary, bad)
+    if not preds:
+        raise PredictionFormatError(f"{path}: no prediction rows")
+    if len(bad) == len(preds):
+        where, text, why = bad[0]
+        raise PredictionFormatError(
+            f"{path}: no peptide could be read (first: {where}: {text!r}, "
+            f"{why})")
     for where, text, why in bad[:MAX_WARNINGS]:
         log.warning("%s: cannot read peptide %r (%s); counted as no "
                     "prediction", where, text, why)
@@ -327,7 +382,9 @@ def read_truth(
             out.append(TruthSpectrum(
                 file=str(path), index=pos if index is None else int(index),
                 scan=getattr(spec, "scan", None),
-                title=getattr(spec, "title", None), peptide=tuple(pep)))
+                title=getattr(spec, "title", None), peptide=tuple(pep),
+                precursor_mz=_optional_float(
+                    getattr(spec, "precursor_mz", None))))
         if n_unlabelled or n_foreign:
             log.warning("%s: left out %d unannotated spectra and %d whose "
                         "label is outside the vocabulary", path,
@@ -340,15 +397,23 @@ def join(
     truths: Sequence[TruthSpectrum],
     *,
     source: str = "predictions",
+    allow_partial: bool = False,
 ) -> tuple[list[Prediction | None], int]:
-    """Align predictions to ``truths``.
+    """Align predictions to ``truths``, checking they are the same spectra.
 
     Returns
     -------
     aligned
         Per truth spectrum the best-scoring prediction or ``None``.
     n_unmatched
-        Prediction rows that join no annotated spectrum.
+        Prediction rows that join no annotated spectrum, or join one that
+        is not theirs (file name, precursor m/z or scan differ).
+
+    Raises
+    ------
+    PredictionFormatError
+        When more than half of the joined predictions are not their truth
+        spectrum's and ``allow_partial`` is False.
     """
     stems = sorted({_stem(t.file) for t in truths})
     index: dict = {}
@@ -367,22 +432,42 @@ def join(
     for key in dupes:
         del index[key]  # e.g. MGFs whose SCANS= are all 0
     aligned: list[Prediction | None] = [None] * len(truths)
-    n_unmatched = 0
+    n_unmatched = n_joined = 0
+    wrong: list[str] = []
     for p in predictions:
         stem = _stem(p.file) if p.file else None
+        other_file = False
         if stem not in stems:
             if len(stems) != 1:
                 raise PredictionFormatError(
                     f"{source}:{p.line}: spectrum file {p.file!r} is none "
                     f"of the truth files {stems}")
+            other_file = stem is not None and not stem.startswith(
+                "ms_run[")
             stem = stems[0]
         i = index.get((stem, p.kind, p.key))
         if i is None:
             n_unmatched += 1
             continue
+        n_joined += 1
+        why = _mismatch(p, truths[i], other_file)
+        if why:
+            wrong.append(f"{source}:{p.line}: {why}")
+            n_unmatched += 1
+            continue
         old = aligned[i]
         if old is None or _better(p, old):
             aligned[i] = p
+    if wrong and (2 * len(wrong) > n_joined and not allow_partial):
+        raise PredictionFormatError(
+            f"{source}: {len(wrong)} of {n_joined} predictions are not "
+            f"the truth spectrum they join (first: {wrong[0]}); wrong "
+            "--truth? (--allow-partial-match scores only the ones that "
+            "agree)")
+    if wrong:
+        log.warning("%s: %d of %d predictions are not the truth spectrum "
+                    "they join and are left out (first: %s)", source,
+                    len(wrong), n_joined, wrong[0])
     if predictions and n_unmatched == len(predictions):
         raise PredictionFormatError(
             f"{source}: none of {len(predictions)} predictions refers to "
@@ -391,6 +476,21 @@ def join(
         log.warning("%s: %d predictions refer to no annotated spectrum",
                     source, n_unmatched)
     return aligned, n_unmatched
+
+
+def _mismatch(p: Prediction, t: TruthSpectrum, other_file: bool) -> str:
+    """Why ``p`` is not the spectrum ``t`` ("" when it may be)."""
+    if other_file:
+        return f"file {p.file!r} is not {Path(t.file).name!r}"
+    if p.precursor_mz is not None and t.precursor_mz is not None:
+        tol = PRECURSOR_TOL_MZ + PRECURSOR_TOL_PPM * 1e-6 * t.precursor_mz
+        if abs(p.precursor_mz - t.precursor_mz) > tol:
+            return (f"precursor m/z {p.precursor_mz:.4f} != "
+                    f"{t.precursor_mz:.4f}")
+    if p.kind != "scan" and p.scan is not None and t.scan is not None \
+            and p.scan != t.scan:
+        return f"scan {p.scan} != {t.scan}"
+    return ""
 
 
 def _better(new: Prediction, old: Prediction) -> bool:

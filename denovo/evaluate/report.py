@@ -25,6 +25,7 @@ _COLUMNS = (
     ("pep prec", "peptide_precision", ".4f"),
     ("AUC", "auc", ".4f"),
     ("prec@50%", "precision_at_50", ".4f"),
+    ("ECE", "ece", ".4f"),  # "-": scores are not all in [0, 1]
 )
 MAX_CURVE_POINTS = 1001  # curve points kept in JSON
 
@@ -79,6 +80,9 @@ def to_json(results: Sequence[EvalResult], *, curves: bool = True) -> dict:
                     cov, prec = _thin(m.coverage, m.precision)
                     item[mode]["curve"] = {"coverage": cov,
                                            "precision": prec}
+                    if m.calibration is not None:
+                        item[mode]["reliability"] = \
+                            m.calibration.summary()
         out.append(item)
     return {"results": out}
 
@@ -92,13 +96,20 @@ def write_json(results: Sequence[EvalResult], path: str | Path) -> None:
 def plot_curves(results: Sequence[EvalResult], path: str | Path, *,
                 title: str = "Precision–coverage") -> None:
     """Write the precision–coverage curves (mass mode solid, exact
-    dashed) of every result to a PNG."""
+    dashed) of every result to a PNG, and beside them the reliability
+    diagram (mass mode) of those whose scores are probabilities."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5, 4), dpi=150)
+    calibrated = [r for r in results if r.mass.calibration is not None]
+    fig, axes = plt.subplots(1, 2 if calibrated else 1, dpi=150,
+                             figsize=(10 if calibrated else 5, 4),
+                             squeeze=False)
+    ax = axes[0, 0]
+    if calibrated:
+        _plot_reliability(axes[0, 1], results)
     for i, r in enumerate(results):
         color = f"C{i % 10}"
         m = r.mass
@@ -118,3 +129,22 @@ def plot_curves(results: Sequence[EvalResult], path: str | Path, *,
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def _plot_reliability(ax, results: Sequence[EvalResult]) -> None:
+    """Reliability diagram: accuracy per score bin vs the bin's mean."""
+    ax.plot([0, 1], [0, 1], color="0.6", linestyle=":",
+            label="perfect calibration")
+    for i, r in enumerate(results):
+        cal = r.mass.calibration
+        if cal is None:
+            continue
+        ax.plot(cal.confidence, cal.accuracy, marker="o", markersize=3,
+                color=f"C{i % 10}", label=f"{r.label} (ECE {cal.ece:.3f})")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("score (mean per bin)")
+    ax.set_ylabel("fraction of peptides correct")
+    ax.set_title("Reliability")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left")

@@ -6,8 +6,9 @@ sortable :attr:`~denovo.io.psm.PSM.reported_score`: 0 for flagged rows),
 (``{file name}:{0-based index}``; see
 :func:`~denovo.io.psm.unique_spectrum_ids` when names repeat), plus
 ``charge``, ``status`` and ``rank`` so skipped spectra keep their row,
-``model_score`` (the raw mean token log-probability) and ``raw_scores``
-(``name=value;...``). The file is written as ``NAME.partial`` and renamed
+``model_score`` (the raw mean token log-probability), ``raw_scores``
+(``name=value;...``) and ``precursor_mz`` (observed, so that evaluation
+can check each row against its truth spectrum). The file is written as ``NAME.partial`` and renamed
 on :meth:`CsvWriter.close` (see :mod:`denovo.io.atomic`).
 """
 
@@ -24,7 +25,8 @@ from .psm import PSM, unique_spectrum_ids
 __all__ = ["CsvWriter", "CSV_COLUMNS", "format_raw_scores"]
 
 CSV_COLUMNS = ("sequence", "score", "aa_scores", "spectrum_id", "charge",
-               "status", "rank", "model_score", "raw_scores")
+               "status", "rank", "model_score", "raw_scores",
+               "precursor_mz")
 
 
 def format_raw_scores(raw) -> str:
@@ -81,7 +83,9 @@ class CsvWriter:
                 "" if psm.charge is None else psm.charge,
                 psm.status, psm.rank,
                 "" if psm.score is None else f"{psm.score:.6f}",
-                format_raw_scores(psm.raw_scores)))
+                format_raw_scores(psm.raw_scores),
+                "" if psm.exp_mz is None or psm.exp_mz != psm.exp_mz
+                else f"{psm.exp_mz:.6f}"))
             self.n_rows += 1
         self._fh.flush()
 
