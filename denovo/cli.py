@@ -24,7 +24,10 @@ EXIT_INTERRUPTED = 130  # Ctrl-C: nothing written at the output paths
 
 TORCH_HINT = (
     "this command needs PyTorch; install it with\n"
-    "  pip install torch==2.13.0 && pip install 'denovo[train]'")
+    "  pip install torch --index-url https://download.pytorch.org/whl/cpu"
+    "   (CPU-only machine)\n"
+    "  pip install torch   (GPU machine)\n"
+    "then, in the denovo checkout: pip install '.[train]'")
 
 
 def _require_torch() -> None:
@@ -85,7 +88,18 @@ def main(verbose: int) -> None:
               help="Keep only peptides that fit the precursor mass "
                    "(off: plain beam search, for comparison).")
 @click.option("--rescore/--no-rescore", default=False, show_default=True,
-              help="Re-rank candidates by fragment matching.")
+              help="Model mode: re-rank beams by fragment matching.")
+@click.option("--mode", type=click.Choice(["hybrid", "evidence", "model"]),
+              default="hybrid", show_default=True,
+              help="hybrid: evidence search and model beam pooled, ranked "
+                   "by peak-once fragment evidence plus model score "
+                   "(most accurate); evidence: the evidence search alone, "
+                   "no neural model runs; model: the model's beam alone "
+                   "(for comparison).")
+@click.option("--fragment-tol", metavar="TOL",
+              help="Fragment m/z tolerance of the evidence search in Da "
+                   "or ppm, e.g. 0.02Da or 20ppm [default: the model's "
+                   "scorer, 0.02Da]; use ~0.5Da for ion-trap spectra.")
 @click.option("--progress/--no-progress", default=True,
               show_default=True, help="Show a progress bar.")
 @click.option("--workers", type=click.IntRange(min=1),
@@ -97,8 +111,8 @@ def main(verbose: int) -> None:
                    "e.g. tcp://host:8786.")
 def sequence(inputs, model, beam, top_match, precursor_tol,
              isotope_errors, charges, output, csv_path, batch_size,
-             threads, mass_control, rescore, progress, workers,
-             scheduler) -> None:
+             threads, mass_control, rescore, mode, fragment_tol, progress,
+             workers, scheduler) -> None:
     """Sequence spectra (mzML/mzXML/MGF/MSP) with an ONNX model.
 
     Every input spectrum gets one output row (top-1), skipped ones too,
@@ -153,7 +167,10 @@ def sequence(inputs, model, beam, top_match, precursor_tol,
     try:
         decode_cfg = DecodeConfig(**decode)
         engine_cfg = EngineConfig(**engine)
-        session = ModelSession(model, threads=engine_cfg.threads)
+        session = None
+        if mode != "evidence" or model is not None:
+            session = ModelSession(model, threads=engine_cfg.threads)
+        scorer = _scorer(session, fragment_tol)
         with connect(workers=workers, scheduler=scheduler) as client, \
                 open_writers(mztab=output, csv=csv_path, inputs=inputs,
                              session=session,
@@ -161,7 +178,8 @@ def sequence(inputs, model, beam, top_match, precursor_tol,
             summary = sequence_files(
                 inputs, session=session, decode=decode_cfg,
                 config=engine_cfg, writers=writers, rescore=rescore,
-                progress=progress, client=client)
+                progress=progress, client=client, mode=mode,
+                scorer=scorer)
     except (ModelFileError, InputFileError, ValueError, OSError,
             ClusterError) as err:
         raise click.ClickException(str(err)) from None
@@ -181,7 +199,26 @@ def sequence(inputs, model, beam, top_match, precursor_tol,
         raise SystemExit(EXIT_DAMAGED)
 
 
-def _tolerance(text: str) -> dict:
+def _scorer(session, fragment_tol):
+    """The evidence scorer of the model (or the package's), with the
+    fragment tolerance the user asked for."""
+    from dataclasses import replace
+
+    from .core.evidence import load_default_scorer
+
+    scorer = getattr(getattr(session, "info", None), "evidence_scorer",
+                     None) or load_default_scorer()
+    if fragment_tol is None:
+        return scorer
+    tol = _tolerance(fragment_tol, "--fragment-tol")
+    unit = "Da" if "precursor_tol_da" in tol else "ppm"
+    value = tol.get("precursor_tol_da", tol.get("precursor_tol_ppm"))
+    evidence = dict(scorer.evidence or {}, fragment_tol=value,
+                    fragment_unit=unit)
+    return replace(scorer, evidence=evidence)
+
+
+def _tolerance(text: str, hint: str = "--precursor-tol") -> dict:
     """``"20ppm"``, ``"20"`` or ``"0.02Da"`` -> DecodeConfig fields."""
     low = text.strip().lower().replace(" ", "")
     unit = "da" if low.endswith("da") else "ppm"
@@ -192,7 +229,7 @@ def _tolerance(text: str) -> dict:
     if not value > 0:
         raise click.BadParameter(
             f"{text!r} is not a tolerance like 20ppm or 0.02Da",
-            param_hint="--precursor-tol")
+            param_hint=hint)
     if unit == "da":
         return {"precursor_tol_da": value}
     return {"precursor_tol_ppm": value}

@@ -13,6 +13,7 @@ variants are written next to the fp32 file with their own differences.
 
 from __future__ import annotations
 
+import json
 import logging
 import warnings
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ import onnx
 import onnxruntime as ort
 import torch
 
+from denovo.core.evidence import load_default_scorer
 from denovo.core.vocab import DEFAULT_VOCABULARY, Vocabulary
 from denovo.engine import contract
 from training.config import ModelConfig, to_dict
@@ -256,6 +258,30 @@ def _write_variant(kind: str, src: Path, dst: Path) -> None:
     onnx.save(dst_model, str(dst))
 
 
+def set_evidence_scorer(path: str | Path, scorer: Any) -> None:
+    """Store ``scorer`` in an exported model's metadata (format 2).
+
+    The graph is untouched, so a model's scorer can be refitted without
+    re-exporting it; a format-1 file becomes a format-2 file.
+    """
+    path = Path(path)
+    proto = onnx.load(str(path))
+    props = {p.key: p.value for p in proto.metadata_props}
+    props.update({
+        k: v for k, v in contract.metadata_props(
+            vocabulary=Vocabulary.from_json(props["denovo.vocabulary"]),
+            preprocess=json.loads(props["denovo.preprocessing"]),
+            max_length=int(props["denovo.max_length"]),
+            refinement_steps=int(props["denovo.refinement_steps"]),
+            evidence_scorer=scorer).items()
+        if k in ("denovo.format_version", "denovo.evidence_scorer")})
+    del proto.metadata_props[:]
+    onnx.helper.set_model_props(proto, props)
+    tmp = path.with_name(path.name + ".tmp")
+    onnx.save(proto, str(tmp))
+    tmp.replace(path)
+
+
 def export_onnx(model_or_checkpoint: TRM | str | Path, path: str | Path, *,
                 opset: int = 17, preprocess: Any = None,
                 vocabulary: Vocabulary | None = None,
@@ -263,7 +289,8 @@ def export_onnx(model_or_checkpoint: TRM | str | Path, path: str | Path, *,
                 metadata: Mapping[str, str] | None = None,
                 all_steps: bool = False, variants: Iterable[str] = (),
                 batches: Iterable[Mapping[str, np.ndarray]] = (),
-                tolerance: float = FP32_TOLERANCE) -> ExportReport:
+                tolerance: float = FP32_TOLERANCE,
+                evidence_scorer: Any = None) -> ExportReport:
     """Export, check and verify a model; return the parity report.
 
     Parameters
@@ -290,6 +317,11 @@ def export_onnx(model_or_checkpoint: TRM | str | Path, path: str | Path, *,
         in addition to synthetic ones of several shapes.
     tolerance
         Largest accepted fp32 difference; larger raises ``RuntimeError``.
+    evidence_scorer
+        The engine's evidence scorer for this model (an
+        :class:`~denovo.core.evidence.EvidenceScorer`); default: the one
+        shipped with the package. Refit its model weight for a new model
+        with ``python -m training.evidence_scorer --model FILE``.
     """
     model, cfg, preprocess, vocabulary, prov = _resolve(
         model_or_checkpoint, preprocess, vocabulary, provenance)
@@ -315,7 +347,8 @@ def export_onnx(model_or_checkpoint: TRM | str | Path, path: str | Path, *,
     props = contract.metadata_props(
         vocabulary=vocabulary, preprocess=preprocess,
         max_length=cfg.max_length, refinement_steps=cfg.steps,
-        provenance=prov, model_config=to_dict(cfg))
+        provenance=prov, model_config=to_dict(cfg),
+        evidence_scorer=evidence_scorer or load_default_scorer())
     props.update(dict(metadata or {}))
     proto = onnx.load(str(path))
     onnx.helper.set_model_props(proto, props)

@@ -122,7 +122,9 @@ def test_metadata_round_trip():
 
 @pytest.mark.parametrize("change, message", [
     (lambda m: {}, "not a denovo model"),
-    (lambda m: {**m, "denovo.format_version": "2"}, "not supported"),
+    (lambda m: {**m, "denovo.format_version": "3"}, "not supported"),
+    (lambda m: {**m, "denovo.evidence_scorer": '{"weights": [1.0]}'},
+     "evidence scorer"),
     (lambda m: {**m, "denovo.max_length": "{oops"}, "not valid JSON"),
     (lambda m: {k: v for k, v in m.items() if k != "denovo.vocabulary"},
      "missing"),
@@ -181,7 +183,7 @@ def test_engine_finds_the_peptide_at_the_right_charge(pep_model):
                           np.ones(3, np.float32), mz2, charge=2, index=4,
                           source="x.mgf")
     session = ModelSession(pep_model, threads=1)
-    engine = Engine(session, config=EngineConfig(batch_size=2))
+    engine = Engine(session, config=EngineConfig(batch_size=2), mode="model")
     results = list(engine.run(spectra))
     assert [r.spectrum.index for r in results] == [0, 1, 2, 3, 4]
     assert [r.status for r in results] == [
@@ -204,7 +206,8 @@ def test_engine_feeds_only_declared_inputs(tmp_path):
     session = ModelSession(path, threads=1)
     assert session.input_names == ("mz", "intensity")
     mz = pmass.calculate_mass(sequence="PEPTLDEK", charge=2)
-    out = list(Engine(session).run([_spectrum(rng, mz, 2, 0)]))
+    out = list(Engine(session, mode="model").run(
+        [_spectrum(rng, mz, 2, 0)]))
     assert out[0].status == "ok"
 
 
@@ -231,6 +234,7 @@ def test_cli_writes_one_row_per_spectrum(tmp_path, pep_model):
     out, table = tmp_path / "out.mztab", tmp_path / "out.csv"
     result = CliRunner().invoke(main, [
         "sequence", str(mgf), "-m", str(pep_model), "-o", str(out),
+        "--mode", "model",
         "--csv", str(table), "--beam", "3", "--batch-size", "4",
         "--no-progress"])
     assert result.exit_code == 0, result.output
@@ -253,6 +257,7 @@ def test_cli_real_file_one_row_each(tmp_path, pep_model, real_file):
     table = tmp_path / "out.csv"
     result = CliRunner().invoke(main, [
         "sequence", str(path), "-m", str(pep_model), "--csv", str(table),
+        "--mode", "model",
         "--no-progress"])
     assert result.exit_code == 0, result.output
     with open(table) as fh:
@@ -314,8 +319,9 @@ def test_rescoring_prefers_the_candidate_the_peaks_support(tmp_path):
                         pmass.calculate_mass(sequence="EPPTLDEK", charge=2),
                         charge=2, index=0, source="x.mgf")
     session = ModelSession(model, threads=1)
-    plain = Engine(session, decode=DecodeConfig(beam=5))
-    rescored = Engine(session, decode=DecodeConfig(beam=5), rescore=True)
+    plain = Engine(session, decode=DecodeConfig(beam=5), mode="model")
+    rescored = Engine(session, decode=DecodeConfig(beam=5), rescore=True,
+                      mode="model")
     (before,) = list(plain.run([spectrum]))
     (after,) = list(rescored.run([spectrum]))
     assert before.matches[0].candidate.tokens == tuple("PEPTLDEK")

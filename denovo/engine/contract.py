@@ -29,8 +29,11 @@ __all__ = [
     "metadata_props",
 ]
 
-FORMAT_VERSION = 1
-SUPPORTED_VERSIONS = (1,)
+# 2: adds the optional "evidence_scorer" (the engine's cleavage scorer and
+# ranking weights, fitted for this model); version-1 files stay readable
+# and use the scorer shipped with the package.
+FORMAT_VERSION = 2
+SUPPORTED_VERSIONS = (1, 2)
 
 # name -> (ONNX element type name, symbolic shape); B batch, P peaks.
 INPUTS = {
@@ -49,7 +52,9 @@ KEYS = tuple(_PREFIX + k for k in (
     "refinement_steps", "provenance", "model_config",
     # Optional: the peptides the model was trained on
     # (denovo.evaluate.training_peptides), read by `denovo evaluate -m`.
-    "training_peptides"))
+    "training_peptides",
+    # Optional (format 2): denovo.core.evidence.EvidenceScorer.to_dict().
+    "evidence_scorer"))
 
 
 class ModelFileError(ValueError):
@@ -69,7 +74,8 @@ def _preprocess_to_dict(preprocess: Any) -> dict:
 def metadata_props(*, vocabulary: Vocabulary, preprocess: Any,
                    max_length: int, refinement_steps: int,
                    provenance: Mapping | None = None,
-                   model_config: Mapping | None = None) -> dict[str, str]:
+                   model_config: Mapping | None = None,
+                   evidence_scorer: Any = None) -> dict[str, str]:
     """Metadata for ``onnx.ModelProto.metadata_props``, as JSON strings.
 
     Parameters
@@ -87,6 +93,9 @@ def metadata_props(*, vocabulary: Vocabulary, preprocess: Any,
         Training provenance (config, data, steps, git commit, ...).
     model_config
         Model hyper-parameters, for the model card and size comparisons.
+    evidence_scorer
+        The engine's evidence scorer for this model (an
+        ``EvidenceScorer`` or its dict), or None.
     """
     if not isinstance(vocabulary, Vocabulary):
         raise TypeError("vocabulary must be a denovo Vocabulary")
@@ -102,6 +111,10 @@ def metadata_props(*, vocabulary: Vocabulary, preprocess: Any,
         "provenance": dict(provenance or {}),
         "model_config": dict(model_config or {}),
     }
+    if evidence_scorer is not None:
+        to_dict = getattr(evidence_scorer, "to_dict", None)
+        values["evidence_scorer"] = (to_dict() if to_dict is not None
+                                     else dict(evidence_scorer))
     return {_PREFIX + k: json.dumps(v, sort_keys=True)
             for k, v in values.items()}
 
@@ -143,6 +156,7 @@ class ModelInfo:
     format_version: int = FORMAT_VERSION
     provenance: dict = field(default_factory=dict)
     model_config: dict = field(default_factory=dict)
+    evidence_scorer: Any = None  # EvidenceScorer (format 2) or None
 
     @property
     def n_slots(self) -> int:
@@ -203,7 +217,20 @@ class ModelInfo:
                 raise ModelFileError(
                     f"{source}: {key} must be a JSON object")
             extras[key] = value
+        scorer = None
+        if _PREFIX + "evidence_scorer" in meta:
+            from ..core.evidence import EvidenceScorer
+            try:
+                scorer = EvidenceScorer.from_dict(
+                    _load(meta, "evidence_scorer", source))
+            except (KeyError, TypeError, ValueError) as exc:
+                if isinstance(exc, ModelFileError):
+                    raise
+                raise ModelFileError(
+                    f"{source}: evidence scorer is not usable ({exc})"
+                ) from None
         return cls(
+            evidence_scorer=scorer,
             vocabulary=vocabulary,
             preprocess=_preprocess_from_dict(preprocess, source),
             max_length=ints["max_length"],

@@ -60,7 +60,8 @@ class KernelCache:
 
 
 def warm_up(session, decode) -> float:
-    """Run preprocessing and decoding once on a dummy spectrum.
+    """Run preprocessing, decoding and the evidence search once on a
+    dummy spectrum.
 
     Compiles (first run) or loads (later runs) their Numba kernels.
     Returns the seconds it took.
@@ -68,7 +69,12 @@ def warm_up(session, decode) -> float:
     from ..core.decode import Decoder
     from ..core.preprocess import PreprocessConfig, preprocess_batch
 
+    from ..core.search import warm_up as warm_up_search
+
     start = time.perf_counter()
+    warm_up_search()
+    if session is None:  # evidence mode: no model, no beam
+        return time.perf_counter() - start
     info = session.info
     pre = info.preprocess
     if not isinstance(pre, PreprocessConfig):

@@ -28,8 +28,12 @@ from ..core.constants import PROTON
 from ..core.decode import Candidate, DecodeConfig, Decoder
 from ..core.fragments import fragment_mz
 from ..core.match import match
+from ..core.evidence import EvidenceScorer, load_default_scorer
 from ..core.preprocess import PreprocessConfig, preprocess_batch
+from ..core.search import SearchConfig
+from ..core.vocab import DEFAULT_VOCABULARY
 from ..io.psm import PSM
+from .ranking import MODES, Ranker
 from .session import ModelSession
 
 __all__ = [
@@ -53,7 +57,7 @@ RESCORE_WEIGHT = 1.0  # fragment-match score (0-1) vs mean log-prob
 WINDOW_BATCHES = 8  # batches read ahead and sorted by peak count
 # Reader statuses about the label only: the spectrum is still sequenced.
 _LABEL_ONLY = ("skipped:unknown_modification", "skipped:bad_label")
-STAGES = ("read", "preprocess", "model", "decode", "write")
+STAGES = ("read", "preprocess", "model", "decode", "evidence", "write")
 
 
 @dataclass(frozen=True)
@@ -75,10 +79,12 @@ class EngineConfig:
 
 @dataclass(frozen=True)
 class Match:
-    """A candidate with the precursor charge it was decoded at."""
+    """A candidate with the precursor charge it was decoded at, and the
+    terms of its rank score (:mod:`denovo.engine.ranking`)."""
 
     candidate: Candidate
     charge: int
+    terms: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -101,10 +107,26 @@ class Result:
             return [PSM.from_spectrum(self.spectrum, status=self.status)]
         return [PSM.from_spectrum(
             self.spectrum, peptide=m.candidate.tokens,
-            score=m.candidate.score, aa_scores=m.candidate.aa_scores,
+            score=m.terms.get("model", None if m.terms
+                              else m.candidate.score),
+            aa_scores=m.candidate.aa_scores,
             charge=m.charge, rank=rank,
-            status="ok" if m.candidate.mass_match else NO_MASS_MATCH)
+            status="ok" if m.candidate.mass_match else NO_MASS_MATCH,
+            raw_scores=_raw_scores(m))
             for rank, m in enumerate(self.matches, 1)]
+
+
+def _raw_scores(m: Match) -> dict | None:
+    """The rank score and its terms, for the output's raw-score column."""
+    if not m.terms:
+        return None
+    out = {"rank_score": m.candidate.score}
+    for name in ("evidence", "model"):
+        if name in m.terms:
+            out[name] = m.terms[name]
+    if "source" in m.terms:
+        out["from_search"] = float(m.terms["source"] == "search")
+    return out
 
 
 @dataclass
@@ -191,36 +213,70 @@ def _timed(iterable: Iterable, seconds: dict, stage: str) -> Iterator:
 
 
 class Engine:
-    """Batches spectra through a model session and the decoder.
+    """Batches spectra through the evidence search, the model and the
+    decoder, and ranks what they find.
 
     Parameters
     ----------
     session
-        An open :class:`ModelSession`; its metadata gives the vocabulary
-        and the preprocessing settings.
+        An open :class:`ModelSession` (its metadata gives the vocabulary,
+        the preprocessing settings and, from format 2 on, the evidence
+        scorer), or None in ``evidence`` mode, where no model runs.
     decode
-        Beam-search settings.
+        Beam-search and precursor-window settings (the search uses the
+        same window and isotope errors).
     config
         Batching and charge expansion.
+    mode
+        ``hybrid`` (default), ``evidence`` or ``model``; see
+        :mod:`denovo.engine.ranking`.
+    scorer
+        Evidence scorer; default: the model file's, else the one shipped
+        with the package.
+    search
+        Evidence-search settings; the precursor window and isotope errors
+        always come from ``decode``.
     """
 
-    def __init__(self, session: ModelSession, *,
+    def __init__(self, session: ModelSession | None, *,
                  decode: DecodeConfig | None = None,
                  config: EngineConfig | None = None,
-                 rescore: bool = False):
+                 rescore: bool = False, mode: str = "hybrid",
+                 scorer: EvidenceScorer | None = None,
+                 search: SearchConfig | None = None):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, "
+                             f"not {mode!r}")
+        if session is None and mode != "evidence":
+            raise ValueError(f"mode {mode!r} needs a model")
         self.session = session
+        self.mode = mode
         self.config = config = config or EngineConfig()
         decode = decode or DecodeConfig()
         self.top_k = decode.top_k
-        self.rescore = rescore
-        if rescore:  # rank every finished beam, not only the top_k
+        self.rescore = rescore and mode == "model"
+        if self.rescore or mode == "hybrid":
+            # rank every finished beam, not only the top_k
             decode = replace(decode, top_k=max(decode.top_k, decode.beam))
-        info = session.info
-        pre = info.preprocess
-        self.preprocess = (pre if isinstance(pre, PreprocessConfig)
-                           else PreprocessConfig.from_dict(pre))
-        self.decoder = Decoder(info.vocabulary, decode)
         self.stage_seconds = dict.fromkeys(STAGES, 0.0)
+        self.ranker = None
+        vocabulary = DEFAULT_VOCABULARY
+        if session is not None:
+            info = session.info
+            vocabulary = info.vocabulary
+            pre = info.preprocess
+            self.preprocess = (pre if isinstance(pre, PreprocessConfig)
+                               else PreprocessConfig.from_dict(pre))
+            scorer = scorer or getattr(info, "evidence_scorer", None)
+        self.decoder = Decoder(vocabulary, decode)
+        if mode != "model":
+            search = replace(
+                search or SearchConfig(),
+                precursor_tol_ppm=decode.precursor_tol_ppm,
+                precursor_tol_da=getattr(decode, "precursor_tol_da", 0.0)
+                or 0.0, isotope_errors=tuple(decode.isotope_errors))
+            self.ranker = Ranker(vocabulary, scorer or load_default_scorer(),
+                                 mode=mode, search=search)
 
     def run(self, spectra: Iterable) -> Iterator[Result]:
         """One :class:`Result` per spectrum, in input order (streaming)."""
@@ -256,6 +312,8 @@ class Engine:
                 results.append(Result(s, (), s.status))
             elif not has_peaks[i]:
                 results.append(Result(s, (), NO_PEAKS_LEFT))
+            elif not matches[i]:  # evidence mode: nothing fits
+                results.append(Result(s, (), NO_MASS_MATCH))
             else:
                 rank = self._rank_key(s)
                 best = sorted(matches[i], key=rank,
@@ -268,7 +326,7 @@ class Engine:
     def _rank_key(self, spectrum):
         """Sort key: mass-matching first, then the (re)scored score.
 
-        Rescoring adds the fragment-match score of
+        Rescoring (model mode only) adds the fragment-match score of
         :func:`denovo.core.match.match` (0-1: explained intensity and b/y
         ions found, within 0.05 Da) to the model's mean log-probability.
         """
@@ -286,9 +344,17 @@ class Engine:
     def _sequence_rows(self, spectra, owner, charges, matches,
                        has_peaks) -> None:
         seconds = self.stage_seconds
-        start = time.perf_counter()
         prec_mz = np.array([spectra[i].precursor_mz for i in owner],
                            np.float64)
+        mass = (prec_mz - PROTON) * charges
+        if self.session is None or self.mode == "evidence":  # no model
+            for row in range(owner.size):
+                s = spectra[owner[row]]
+                has_peaks[owner[row]] |= s.mz.size > 0
+                self._rank_row(s, int(charges[row]), mass[row],
+                               None, (), matches[owner[row]])
+            return
+        start = time.perf_counter()
         batch = preprocess_batch(
             [spectra[i].mz for i in owner],
             [spectra[i].intensity for i in owner], prec_mz, charges,
@@ -296,14 +362,24 @@ class Engine:
         keep = np.flatnonzero(batch.n_peaks > 0)
         has_peaks[owner[keep]] = True
         keep = keep[np.argsort(batch.n_peaks[keep], kind="stable")]
-        mass = (prec_mz - PROTON) * charges
         seconds["preprocess"] += time.perf_counter() - start
         size = self.config.batch_size
         for first in range(0, keep.size, size):
             rows = keep[first:first + size]
-            self._run_model(batch, rows, mass, charges, owner, matches)
+            self._run_model(spectra, batch, rows, mass, charges, owner,
+                            matches)
 
-    def _run_model(self, batch, rows, mass, charges, owner,
+    def _rank_row(self, spectrum, charge, mass, log_probs, model_cands,
+                  out) -> None:
+        """Search, pool and rank one spectrum at one charge into ``out``."""
+        start = time.perf_counter()
+        for r in self.ranker.rank(spectrum, charge, mass,
+                                  log_probs=log_probs,
+                                  model_candidates=model_cands):
+            out.append(Match(r.candidate, charge, r.terms))
+        self.stage_seconds["evidence"] += time.perf_counter() - start
+
+    def _run_model(self, spectra, batch, rows, mass, charges, owner,
                    matches) -> None:
         """One padded model batch of ``rows``, decoded into ``matches``."""
         seconds = self.stage_seconds
@@ -320,10 +396,14 @@ class Engine:
         start = time.perf_counter()
         found = self.decoder.candidates(
             self.decoder.decode_arrays(log_probs, mass[rows]))
-        for row, cands in zip(rows, found, strict=True):
-            matches[owner[row]].extend(
-                Match(c, int(charges[row])) for c in cands)
         seconds["decode"] += time.perf_counter() - start
+        for k, (row, cands) in enumerate(zip(rows, found, strict=True)):
+            z = int(charges[row])
+            if self.ranker is None:
+                matches[owner[row]].extend(Match(c, z) for c in cands)
+            else:
+                self._rank_row(spectra[owner[row]], z, mass[row],
+                               log_probs[k], cands, matches[owner[row]])
 
 
 @contextlib.contextmanager
@@ -380,7 +460,7 @@ def sequence_files(inputs: Iterable, *, session: ModelSession,
                    config: EngineConfig | None = None,
                    writers: Iterable = (), rescore: bool = False,
                    progress: bool = False, client=None,
-                   cluster=None) -> Summary:
+                   cluster=None, mode: str = "hybrid", scorer=None) -> Summary:
     """Sequence spectrum files and stream the rows into ``writers``.
 
     Parameters
@@ -395,7 +475,12 @@ def sequence_files(inputs: Iterable, *, session: ModelSession,
         Objects with ``write_many(psms)`` (``denovo.io`` writers).
     rescore
         Re-rank each spectrum's finished beams by model score plus
-        fragment-match score (see :meth:`Engine._rank_key`).
+        fragment-match score (see :meth:`Engine._rank_key`; model mode).
+    mode
+        ``hybrid``, ``evidence`` or ``model`` (:mod:`denovo.engine.ranking`);
+        ``session`` may be None in ``evidence`` mode.
+    scorer
+        Evidence scorer (default: the model's, else the package's).
     progress
         Show a tqdm progress bar (on stderr).
     client
@@ -413,7 +498,8 @@ def sequence_files(inputs: Iterable, *, session: ModelSession,
     from ..io.reader import read_spectra
     from .firstrun import KernelCache, Progress, warm_up
 
-    engine_kwargs = {"decode": decode, "config": config, "rescore": rescore}
+    engine_kwargs = {"decode": decode, "config": config, "rescore": rescore,
+                     "mode": mode, "scorer": scorer}
     engine = Engine(session, **engine_kwargs)
     config = engine.config
     writers = list(writers)

@@ -1,0 +1,466 @@
+"""Search in mass space: peptides of the exact precursor mass, read off the
+fragment evidence.
+
+The spectrum proposes candidate prefix masses (every peak read as a b or
+y ion, :func:`denovo.core.evidence.candidate_prefixes`) and scores each as
+a cleavage (log-odds, :class:`denovo.core.evidence.EvidenceScorer`). A
+peptide is a path from prefix mass 0 through some of these nodes to the
+residue mass ``M`` of the precursor, every step one residue or — where no
+cleavage is seen — two (three at either terminus). The path's score is the
+sum of the log-odds of the cleavages it visits, a penalty per skipped
+cleavage and the residues' log-priors. A dynamic programme in increasing
+mass keeps the ``k`` best paths into every node, each with its exact
+residue-mass sum, so a finished peptide is checked against the precursor
+window with exact masses (one window per isotope error).
+
+The dynamic programme lets two cleavages of one path claim the same peak
+(the classic error: a path that follows the b ladder, then reads the y
+peaks as b ions). :func:`peak_once_score` re-scores finished peptides with
+each peak given to one cleavage only; the engine ranks by that.
+
+I and L share one mass and are searched as one residue, reported as L.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from .constants import C13_SPACING, H2O
+from .evidence import (ION_CHARGE, N_FEATURES, N_IONS, EvidenceConfig,
+                       EvidenceScorer, _best_peak, _features_into,
+                       candidate_prefixes, features_batch, ion_mz,
+                       prepare_peaks)
+from .vocab import Vocabulary
+
+__all__ = ["SearchConfig", "EdgeTables", "EvidenceSearch",
+           "peak_once_score", "peak_once_features", "search_kernel",
+           "cleavage_prefixes"]
+
+_MAX_EDGE = 3  # residues per step at most (three only at a terminus)
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Search settings: paths kept per node and peptides returned."""
+
+    paths_per_node: int = 8
+    top_k: int = 32  # finished peptides returned per isotope error
+    precursor_tol_ppm: float = 20.0
+    precursor_tol_da: float = 0.0  # > 0 replaces the ppm window
+    isotope_errors: tuple = (0, 1)
+    min_length: int = 4
+
+    def __post_init__(self):
+        if self.paths_per_node < 1 or self.top_k < 1:
+            raise ValueError("paths_per_node and top_k must be >= 1")
+        if not (self.precursor_tol_ppm > 0 or self.precursor_tol_da > 0):
+            raise ValueError("a precursor tolerance must be > 0")
+
+    def window(self, precursor_mass: float) -> float:
+        if self.precursor_tol_da > 0:
+            return self.precursor_tol_da
+        return precursor_mass * self.precursor_tol_ppm * 1e-6
+
+
+class EdgeTables:
+    """Residue steps of one, two and three residues, sorted by mass.
+
+    Compositions, not orders: a two-residue step with no cleavage seen
+    between them cannot tell AB from BA, so one order (vocabulary order)
+    stands for both. Each table holds mass, up to three token indices
+    (-1 padded), the step's prior score and whether it starts with an
+    N-terminal modification (allowed only from prefix mass 0).
+    """
+
+    def __init__(self, vocabulary: Vocabulary, scorer: EvidenceScorer):
+        residues, nterm = [], []
+        for i, tok in enumerate(vocabulary.tokens):
+            if tok.special or tok.name == "I":
+                continue
+            # Deamidated N/Q weigh exactly D/E: the fragments cannot tell
+            # them apart, so the search reads D/E and never N/Q+0.984.
+            if tok.n_terminal:
+                nterm.append(i)
+            elif not tok.mods or tok.mods[0].accession != "UNIMOD:7":
+                residues.append(i)
+        masses = vocabulary.masses
+        prior = {name: scorer.prior_weight * value
+                 for name, value in scorer.token_log_prior.items()}
+        floor = min(prior.values()) if prior else 0.0
+        tok_prior = np.array([prior.get(t.name, floor)
+                              for t in vocabulary.tokens])
+        gap = scorer.gap_penalty
+
+        def table(sizes, with_nterm):
+            rows = []
+            for size in sizes:
+                for combo in itertools.combinations_with_replacement(
+                        residues, size):
+                    rows.append(((), combo))
+                    if with_nterm and size <= 2:
+                        rows.extend(((n,), combo) for n in nterm)
+            mass = np.array([masses[list(n + c)].sum() for n, c in rows])
+            order = np.argsort(mass, kind="mergesort")
+            tokens = np.full((len(rows), _MAX_EDGE + 1), -1, np.int64)
+            score = np.empty(len(rows))
+            is_nterm = np.zeros(len(rows), np.bool_)
+            for k, r in enumerate(order):
+                n, c = rows[r]
+                toks = n + c
+                tokens[k, :len(toks)] = toks
+                score[k] = tok_prior[list(toks)].sum() + gap * (len(c) - 1)
+                is_nterm[k] = bool(n)
+            return mass[order].copy(), tokens, score, is_nterm
+
+        self.inner = table((1, 2), False)
+        self.start = table((1, 2, 3), True)
+        self.end = table((1, 2, 3), False)
+        self.max_inner = float(self.inner[0].max())
+        self.max_start = float(self.start[0].max())
+
+
+@njit(cache=True, nogil=True)
+def _insert(score, a, b, c, d, count, k, node, s, va, vb, vc, vd):
+    """Insert (s, va..vd) into row ``node`` of the top-k arrays."""
+    n = count[node]
+    if n == k and s <= score[node, k - 1]:
+        return
+    pos = min(n, k - 1)
+    while pos > 0 and score[node, pos - 1] < s:
+        score[node, pos] = score[node, pos - 1]
+        a[node, pos] = a[node, pos - 1]
+        b[node, pos] = b[node, pos - 1]
+        c[node, pos] = c[node, pos - 1]
+        d[node, pos] = d[node, pos - 1]
+        pos -= 1
+    score[node, pos] = s
+    a[node, pos] = va
+    b[node, pos] = vb
+    c[node, pos] = vc
+    d[node, pos] = vd
+    if n < k:
+        count[node] = n + 1
+
+
+@njit(cache=True, nogil=True)
+def search_kernel(pos, s_node, total, node_tol, end_tol, in_mass, in_tok,
+                  in_score, st_mass, st_tok, st_score, en_mass, en_tok,
+                  en_score, k, top_k):
+    """k-best paths of residue mass ``total +- end_tol``.
+
+    ``pos`` are the node prefix masses, ``pos[0] == 0`` the start and the
+    rest sorted candidates, with cleavage log-odds ``s_node``. Returns
+    ``(tokens int64[top_k, L], lengths, scores, n_found)``, best first;
+    tokens are vocabulary indices.
+    """
+    n = pos.shape[0]
+    score = np.full((n, k), -np.inf)
+    exact = np.zeros((n, k))
+    back = np.full((n, k), -1, np.int64)
+    back_rank = np.zeros((n, k), np.int64)
+    edge = np.full((n, k), -1, np.int64)
+    count = np.zeros(n, np.int64)
+    count[0] = 1
+    score[0, 0] = 0.0
+    max_inner = in_mass[-1]
+    max_start = st_mass[-1]
+    for j in range(1, n):
+        pj = pos[j]
+        if pj <= max_start + node_tol:  # first step, from mass 0
+            e = np.searchsorted(st_mass, pj - node_tol)
+            while e < st_mass.shape[0] and st_mass[e] <= pj + node_tol:
+                _insert(score, exact, back, back_rank, edge, count, k, j,
+                        st_score[e] + s_node[j], st_mass[e], 0, 0, e)
+                e += 1
+        for i in range(j - 1, 0, -1):
+            d = pj - pos[i]
+            if d > max_inner + node_tol:
+                break
+            if count[i] == 0:
+                continue
+            lo = np.searchsorted(in_mass, d - 2 * node_tol)
+            e = lo
+            while e < in_mass.shape[0] and in_mass[e] <= d + 2 * node_tol:
+                for r in range(count[i]):
+                    x = exact[i, r] + in_mass[e]
+                    if abs(x - pj) <= node_tol:
+                        _insert(score, exact, back, back_rank, edge, count,
+                                k, j, score[i, r] + in_score[e] + s_node[j],
+                                x, i, r, e)
+                e += 1
+    # finish: the last step must land on the precursor window
+    fin_score = np.full(top_k, -np.inf)
+    fin_node = np.zeros(top_k, np.int64)
+    fin_rank = np.zeros(top_k, np.int64)
+    fin_edge = np.zeros(top_k, np.int64)
+    fin_dummy = np.zeros(top_k)
+    fin_count = np.zeros(1, np.int64)
+    fs = fin_score.reshape(1, top_k)
+    fn = fin_node.reshape(1, top_k)
+    fr = fin_rank.reshape(1, top_k)
+    fe = fin_edge.reshape(1, top_k)
+    fd = fin_dummy.reshape(1, top_k)
+    for i in range(1, n):
+        for r in range(count[i]):
+            need = total - exact[i, r]
+            lo = np.searchsorted(en_mass, need - end_tol)
+            e = lo
+            while e < en_mass.shape[0] and en_mass[e] <= need + end_tol:
+                _insert(fs, fd, fn, fr, fe, fin_count, top_k, 0,
+                        score[i, r] + en_score[e], 0.0, i, r, e)
+                e += 1
+    n_found = fin_count[0]
+    max_len = 3 * n + 8
+    tokens = np.full((top_k, max_len), -1, np.int64)
+    lengths = np.zeros(top_k, np.int64)
+    buf = np.empty(max_len, np.int64)
+    for f in range(n_found):
+        m = 0
+        e = fin_edge[f]
+        for t in range(3, -1, -1):
+            if en_tok[e, t] >= 0:
+                buf[m] = en_tok[e, t]
+                m += 1
+        node = fin_node[f]
+        r = fin_rank[f]
+        while node > 0:
+            e = edge[node, r]
+            prev = back[node, r]
+            if prev == 0:
+                for t in range(3, -1, -1):
+                    if st_tok[e, t] >= 0:
+                        buf[m] = st_tok[e, t]
+                        m += 1
+                break
+            for t in range(3, -1, -1):
+                if in_tok[e, t] >= 0:
+                    buf[m] = in_tok[e, t]
+                    m += 1
+            r = back_rank[node, r]
+            node = prev
+        for t in range(m):
+            tokens[f, t] = buf[m - 1 - t]
+        lengths[f] = m
+    return tokens, lengths, fin_score, n_found
+
+
+@njit(cache=True, nogil=True)
+def peak_once_features(mz, weight, prefixes, total, charge, tol, ppm,
+                       max_frag_z):
+    """Cleavage features ``[n_sites, N_FEATURES]``, each peak counted at
+    one cleavage only.
+
+    Peaks are handed out ion type by ion type (main b/y ions first, then
+    isotopes, a ions and losses) in cleavage order: a peak already taken
+    by one cleavage is not evidence for another.
+    """
+    owner = np.full(mz.shape[0], -1, np.int64)
+    for ion in range(N_IONS):
+        z = ION_CHARGE[ion]
+        if z > max_frag_z or (z > 1 and charge < 3):
+            continue
+        for s in range(prefixes.shape[0]):
+            x = ion_mz(ion, prefixes[s], total)
+            j = _best_peak(mz, weight, x, tol, ppm)
+            if j >= 0 and owner[j] < 0:
+                owner[j] = s
+    out = np.zeros((prefixes.shape[0], N_FEATURES))
+    for s in range(prefixes.shape[0]):
+        _features_into(mz, weight, prefixes[s], total, charge, tol, ppm,
+                       max_frag_z, owner, s, out[s])
+    return out
+
+
+@njit(cache=True, nogil=True)
+def peak_once_batch(mz, weight, tokens, lengths, masses, is_nterm, charge,
+                    tol, ppm, max_frag_z):
+    """Peak-once features of many peptides of one spectrum, summed over
+    each peptide's cleavages: ``(sums [n, N_FEATURES], n_sites [n])``.
+
+    ``tokens[n, L]`` are vocabulary indices; the y ions of a peptide are
+    placed by its own residue mass, so a linear scorer's peptide score is
+    ``sums @ w + n_sites * bias``.
+    """
+    n = tokens.shape[0]
+    sums = np.zeros((n, N_FEATURES))
+    n_sites = np.zeros(n)
+    prefixes = np.empty(tokens.shape[1])
+    for c in range(n):
+        total = 0.0
+        for t in range(lengths[c]):
+            total += masses[tokens[c, t]]
+        m = 0
+        acc = 0.0
+        for t in range(lengths[c] - 1):
+            acc += masses[tokens[c, t]]
+            if not is_nterm[tokens[c, t]]:
+                prefixes[m] = acc
+                m += 1
+        feats = peak_once_features(mz, weight, prefixes[:m], total, charge,
+                                   tol, ppm, max_frag_z)
+        for s in range(m):
+            for f in range(N_FEATURES):
+                sums[c, f] += feats[s, f]
+        n_sites[c] = m
+    return sums, n_sites
+
+
+def cleavage_prefixes(tokens, vocabulary: Vocabulary) -> np.ndarray:
+    """Prefix masses of the cleavages of a peptide (token names or ids)."""
+    idx = [vocabulary.index(t) if isinstance(t, str) else int(t)
+           for t in tokens]
+    masses = vocabulary.masses[idx]
+    n_term = vocabulary.n_terminal[idx]
+    cum = np.cumsum(masses)
+    # a cleavage follows every residue but the last; an N-terminal
+    # modification is part of the first residue's fragments
+    sites = [cum[i] for i in range(len(idx) - 1) if not n_term[i]]
+    return np.asarray(sites, np.float64)
+
+
+def peak_once_score(peaks, tokens, total: float, charge: int,
+                    scorer: EvidenceScorer,
+                    vocabulary: Vocabulary) -> float:
+    """Evidence of a whole peptide, each peak counted once, plus priors.
+
+    ``total`` is the residue mass the fragments are computed from (the
+    peptide's own, so y ions sit where this peptide puts them).
+    """
+    cfg = scorer.config
+    mz, weight = peaks
+    features = peak_once_features(
+        mz, weight, cleavage_prefixes(tokens, vocabulary), float(total),
+        int(charge), float(cfg.fragment_tol), cfg.ppm,
+        int(cfg.max_fragment_charge))
+    evidence = float(scorer.score(features).sum())
+    prior = scorer.token_log_prior
+    floor = min(prior.values()) if prior else 0.0
+    names = [t if isinstance(t, str) else vocabulary.tokens[t].name
+             for t in tokens]
+    return evidence + scorer.prior_weight * sum(prior.get(t, floor)
+                                                for t in names)
+
+
+@dataclass(frozen=True)
+class Found:
+    """One peptide from the search: tokens, DP score, isotope error."""
+
+    tokens: tuple
+    score: float
+    isotope_error: int
+
+
+class EvidenceSearch:
+    """The search for one vocabulary and scorer; see the module docstring.
+    """
+
+    def __init__(self, vocabulary: Vocabulary, scorer: EvidenceScorer,
+                 config: SearchConfig = SearchConfig()):
+        self.vocabulary = vocabulary
+        self.scorer = scorer
+        self.config = config
+        self.evidence: EvidenceConfig = scorer.config
+        self.tables = EdgeTables(vocabulary, scorer)
+        self._names = [t.name for t in vocabulary.tokens]
+        self._masses = np.ascontiguousarray(vocabulary.masses, np.float64)
+        self._nterm = np.ascontiguousarray(vocabulary.n_terminal, np.bool_)
+        prior = {n: v for n, v in scorer.token_log_prior.items()}
+        floor = min(prior.values()) if prior else 0.0
+        self._prior = scorer.prior_weight * np.array(
+            [prior.get("L" if n == "I" else n, floor) for n in self._names])
+        self._w = scorer.weight_array
+        self._bias = float(scorer.bias)
+
+    def peaks(self, mz, intensity, precursor_mz: float):
+        """Peaks of one spectrum as the evidence kernels read them."""
+        return prepare_peaks(mz, intensity, precursor_mz, self.evidence)
+
+    def search(self, peaks, precursor_mass: float, charge: int) -> list:
+        """Peptides for one spectrum (``peaks`` from :meth:`peaks`), best
+        DP score first, over all isotope errors, duplicates removed.
+        """
+        cfg, ev = self.config, self.evidence
+        mz, weight = peaks
+        window = cfg.window(precursor_mass)
+        tol_da = (ev.fragment_tol if not ev.ppm
+                  else ev.fragment_tol * 1e-6 * precursor_mass)
+        node_tol = tol_da + window
+        inner, start, end = (self.tables.inner, self.tables.start,
+                             self.tables.end)
+        found = {}
+        for k in cfg.isotope_errors:
+            total = precursor_mass - H2O - k * C13_SPACING
+            if total <= 0:
+                continue
+            pos = np.concatenate(([0.0], candidate_prefixes(
+                mz, total, int(charge), int(ev.max_fragment_charge),
+                tol_da)))
+            feats = features_batch(mz, weight, pos[1:], total, int(charge),
+                                   float(ev.fragment_tol), ev.ppm,
+                                   int(ev.max_fragment_charge))
+            s_node = np.concatenate(([0.0], self.scorer.score(feats)))
+            tokens, lengths, scores, n = search_kernel(
+                pos, s_node, total, node_tol, window,
+                inner[0], inner[1], inner[2], start[0], start[1], start[2],
+                end[0], end[1], end[2], cfg.paths_per_node, cfg.top_k)
+            for f in range(n):
+                if lengths[f] < cfg.min_length:
+                    continue
+                toks = tuple(self._names[t] for t in tokens[f, :lengths[f]])
+                if toks not in found or found[toks].score < scores[f]:
+                    found[toks] = Found(toks, float(scores[f]), int(k))
+        return sorted(found.values(), key=lambda f: -f.score)
+
+    def encode(self, peptides) -> tuple[np.ndarray, np.ndarray]:
+        """Token-name tuples -> ``(indices [n, L] padded -1, lengths)``."""
+        width = max((len(p) for p in peptides), default=1)
+        tokens = np.full((len(peptides), max(width, 1)), -1, np.int64)
+        lengths = np.zeros(len(peptides), np.int64)
+        index = self.vocabulary.index
+        for i, pep in enumerate(peptides):
+            tokens[i, :len(pep)] = [index(t) for t in pep]
+            lengths[i] = len(pep)
+        return tokens, lengths
+
+    def rank_scores(self, peaks, peptides, charge: int) -> np.ndarray:
+        """Peak-once evidence plus residue priors of each peptide."""
+        if not peptides:
+            return np.zeros(0)
+        ev = self.evidence
+        tokens, lengths = self.encode(peptides)
+        sums, n_sites = peak_once_batch(
+            peaks[0], peaks[1], tokens, lengths, self._masses, self._nterm,
+            int(charge), float(ev.fragment_tol), ev.ppm,
+            int(ev.max_fragment_charge))
+        prior = np.where(tokens >= 0, self._prior[tokens], 0.0).sum(axis=1)
+        return sums @ self._w + n_sites * self._bias + prior
+
+    def site_scores(self, peaks, peptide, charge: int) -> np.ndarray:
+        """Peak-once log-odds of each cleavage of one peptide."""
+        ev = self.evidence
+        idx = [self.vocabulary.index(t) for t in peptide]
+        feats = peak_once_features(
+            peaks[0], peaks[1], cleavage_prefixes(peptide, self.vocabulary),
+            float(self._masses[idx].sum()), int(charge),
+            float(ev.fragment_tol), ev.ppm, int(ev.max_fragment_charge))
+        return self.scorer.score(feats)
+
+
+def warm_up() -> None:
+    """Compile (or load from the cache) the search kernels on a dummy
+    spectrum, so the first real spectrum is not slow."""
+    from .evidence import N_FEATURES as n
+    from .vocab import DEFAULT_VOCABULARY
+
+    scorer = EvidenceScorer(weights=(0.0,) * n, bias=-1.0,
+                            token_log_prior={"G": -1.0})
+    search = EvidenceSearch(DEFAULT_VOCABULARY, scorer)
+    mz = np.array([58.03, 115.05, 172.07, 229.09, 286.11, 343.13, 400.15])
+    peaks = search.peaks(mz, np.ones(mz.size), 500.0)
+    found = search.search(peaks, 7 * 57.02146 + 18.0106, 2)
+    search.rank_scores(peaks, [f.tokens for f in found] or [("G",) * 7], 2)
+    search.site_scores(peaks, ("G",) * 7, 2)

@@ -1,0 +1,169 @@
+"""Candidates from the evidence search and the model, pooled and ranked.
+
+The engine has two sources of peptides for a spectrum at a charge: the
+evidence search in mass space (:mod:`denovo.core.search`), which reads the
+peaks, and the model's mass-controlled beam (:mod:`denovo.core.decode`),
+which reads the model's per-slot probabilities. Both give peptides of the
+precursor mass. They are pooled and every candidate is scored the same
+way, whatever its source:
+
+``rank score = evidence + model_weight * model``
+
+* ``evidence``: the cleavage log-odds of the peptide with every observed
+  peak counted at one cleavage only, plus the residues' log-priors
+  (:meth:`denovo.core.search.EvidenceSearch.rank_scores`);
+* ``model``: the model's mean log-probability of the peptide's tokens and
+  END at their slots (I and L merged), the decoder's own score.
+
+Modes: ``hybrid`` (both sources, both terms: the default), ``evidence``
+(the search and the evidence term alone: no neural model runs) and
+``model`` (the model's beam and its score alone, as before the search
+existed: for ablation). ``model_weight`` is fitted on train-side spectra
+the model never saw (:mod:`training.evidence_scorer`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..core.decode import Candidate
+from ..core.evidence import EvidenceScorer
+from ..core.search import EvidenceSearch, SearchConfig
+from ..core.vocab import END, Vocabulary
+
+__all__ = ["MODES", "Ranked", "Ranker"]
+
+MODES = ("hybrid", "evidence", "model")
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """A candidate with its rank score and the terms it was made of."""
+
+    candidate: Candidate
+    terms: dict = field(default_factory=dict)
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
+
+
+class Ranker:
+    """Search, pool and rank for one vocabulary, scorer and mode."""
+
+    def __init__(self, vocabulary: Vocabulary, scorer: EvidenceScorer, *,
+                 mode: str = "hybrid", search: SearchConfig | None = None,
+                 model_weight: float | None = None):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, "
+                             f"not {mode!r}")
+        self.mode = mode
+        self.vocabulary = vocabulary
+        self.search = EvidenceSearch(vocabulary, scorer,
+                                     search or SearchConfig())
+        self.model_weight = float(scorer.model_weight if model_weight is None
+                                  else model_weight)
+        index = {t.name: i for i, t in enumerate(vocabulary.tokens)}
+        self._index = index
+        self._merge = (index.get("I"), index.get("L"))
+
+    # -- model term -------------------------------------------------
+    def model_scores(self, log_probs: np.ndarray, peptides) -> np.ndarray:
+        """Mean log-probability of each peptide's tokens and END under
+        the per-slot ``log_probs [L, V]`` (I and L merged)."""
+        lp = np.array(log_probs, np.float64)
+        i, l_ = self._merge
+        if i is not None and l_ is not None:
+            merged = np.logaddexp(lp[:, i], lp[:, l_])
+            lp[:, i] = lp[:, l_] = merged
+        n_slots = lp.shape[0]
+        out = np.empty(len(peptides))
+        for k, pep in enumerate(peptides):
+            if len(pep) + 1 > n_slots:
+                out[k] = -np.inf  # longer than the model's slots
+                continue
+            idx = [self._index[t] for t in pep]
+            total = lp[np.arange(len(idx)), idx].sum() + lp[len(idx), END]
+            out[k] = total / (len(idx) + 1)
+        return out
+
+    # -- the whole step ------------------------------------------------
+    def rank(self, spectrum, charge: int, precursor_mass: float, *,
+             log_probs: np.ndarray | None = None,
+             model_candidates=()) -> list[Ranked]:
+        """Candidates of one spectrum at one charge, best first.
+
+        ``log_probs`` and ``model_candidates`` (the decoder's candidates)
+        come from the model; both are ignored in ``evidence`` mode.
+        """
+        if self.mode == "model":
+            return [Ranked(c, {"model": c.score}) for c in model_candidates]
+        peaks = self.search.peaks(spectrum.mz, spectrum.intensity,
+                                  spectrum.precursor_mz)
+        found = self.search.search(peaks, precursor_mass, charge)
+        pool = {f.tokens: "search" for f in found}
+        fallback = []
+        if self.mode == "hybrid":
+            for c in model_candidates:
+                if c.mass_match:
+                    pool.setdefault(_as_l(c.tokens), "model")
+                else:
+                    fallback.append(c)
+        if not pool:  # nothing fits the precursor: flag the model's best
+            return [Ranked(c, {"model": c.score}) for c in fallback]
+        peptides = list(pool)
+        evidence = self.search.rank_scores(peaks, peptides, charge)
+        terms = {"evidence": evidence}
+        total = evidence.copy()
+        if self.mode == "hybrid" and log_probs is not None:
+            model = self.model_scores(log_probs, peptides)
+            terms["model"] = model
+            total = total + self.model_weight * np.maximum(model, -50.0)
+        order = np.argsort(-total, kind="stable")
+        ranked = []
+        for k in order:
+            pep = peptides[k]
+            aa = self._aa_scores(peaks, pep, charge, log_probs)
+            entry = {name: float(v[k]) for name, v in terms.items()}
+            entry["source"] = pool[pep]
+            ranked.append(Ranked(
+                Candidate(tokens=pep, score=float(total[k]),
+                          aa_scores=aa, mass_match=True), entry))
+        return ranked
+
+    def _aa_scores(self, peaks, peptide, charge, log_probs) -> tuple:
+        """Per-token confidence: the model's probability of the token at
+        its slot (hybrid), or the probability that a cleavage next to the
+        residue is real (evidence only)."""
+        if log_probs is not None and len(peptide) < log_probs.shape[0]:
+            idx = [self._index[t] for t in peptide]
+            lp = np.asarray(log_probs, np.float64)
+            i, l_ = self._merge
+            out = []
+            for slot, v in enumerate(idx):
+                x = lp[slot, v]
+                if v in (i, l_) and i is not None and l_ is not None:
+                    x = np.logaddexp(lp[slot, i], lp[slot, l_])
+                out.append(float(np.exp(x)))
+            return tuple(out)
+        sites = self.search.site_scores(peaks, peptide, charge)
+        p = _sigmoid(sites)
+        out = []
+        n_sites = len(sites)
+        residue = 0
+        for tok in peptide:
+            if self.vocabulary.tokens[self._index[tok]].n_terminal:
+                out.append(float(p[0]) if n_sites else 0.0)
+                continue
+            left = p[residue - 1] if 0 < residue <= n_sites else 0.0
+            right = p[residue] if residue < n_sites else 0.0
+            out.append(float(max(left, right)))
+            residue += 1
+        return tuple(out)
+
+
+def _as_l(tokens) -> tuple:
+    """I reported as L, as the search does (one mass, one hypothesis)."""
+    return tuple("L" if t == "I" else t for t in tokens)
