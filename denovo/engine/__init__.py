@@ -2,10 +2,12 @@
 
 :mod:`~denovo.engine.contract` defines what an exported model looks like,
 :mod:`~denovo.engine.session` opens and validates one, and
-:mod:`~denovo.engine.pipeline` runs files through it.
+:mod:`~denovo.engine.pipeline` runs files through it, and
+:mod:`~denovo.engine.cluster` spreads that over a Dask cluster.
 """
 
 from ..core.decode import Candidate, DecodeConfig, Decoder
+from .cluster import ClusterConfig, ClusterError, sequence_on_cluster
 from .contract import (FORMAT_VERSION, ModelFileError, ModelInfo,
                        metadata_props)
 from .pipeline import (Engine, EngineConfig, Result, Summary, open_writers,
@@ -17,5 +19,6 @@ __all__ = [
     "FORMAT_VERSION", "ModelFileError", "ModelInfo", "metadata_props",
     "Engine", "EngineConfig", "Result", "Summary", "open_writers",
     "sequence_files",
+    "ClusterConfig", "ClusterError", "sequence_on_cluster",
     "DEFAULT_MODEL", "ModelSession",
 ]

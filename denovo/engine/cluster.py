@@ -109,11 +109,12 @@ _ENGINES: collections.OrderedDict = collections.OrderedDict()
 _LOCK = threading.Lock()
 
 
-def _engine_for(model: str, threads: int, engine_kwargs: dict):
+def _engine_for(model: str | None, threads: int, engine_kwargs: dict):
     """This thread's engine for a model and settings; opened once.
 
-    Returns the engine and the seconds spent opening it (0 if cached).
-    One per thread because an engine keeps per-run state (timings).
+    ``model`` None means no model (an engine that needs none). Returns the
+    engine and the seconds spent opening it (0 if cached). One per thread
+    because an engine keeps per-run state (timings).
     """
     from .pipeline import Engine
     from .session import ModelSession
@@ -126,7 +127,9 @@ def _engine_for(model: str, threads: int, engine_kwargs: dict):
             _ENGINES.move_to_end(key)
             return engine, 0.0
     start = time.perf_counter()
-    engine = Engine(ModelSession(model, threads=threads), **engine_kwargs)
+    session = None if model is None else ModelSession(model,
+                                                      threads=threads)
+    engine = Engine(session, **engine_kwargs)
     seconds = time.perf_counter() - start
     with _LOCK:
         _ENGINES[key] = engine
@@ -135,7 +138,7 @@ def _engine_for(model: str, threads: int, engine_kwargs: dict):
     return engine, seconds
 
 
-def _run_chunk(spectra: list, model: str, threads: int,
+def _run_chunk(spectra: list, model: str | None, threads: int,
                engine_kwargs: dict) -> _ChunkOutput:
     """Worker task: sequence one chunk; results come back spectrum-less."""
     engine, open_seconds = _engine_for(model, threads, engine_kwargs)
@@ -215,8 +218,9 @@ def run_chunks(spectra: Iterable, *, client, session, engine_kwargs: dict,
     client
         A ``distributed.Client``.
     session
-        The driver's open :class:`ModelSession`; workers open the same
-        model file (a bundled model by name) with the same threads.
+        The driver's open :class:`ModelSession`, or None where the engine
+        runs without a model; workers open the same model file (a bundled
+        model by name) with the same threads.
     engine_kwargs
         Keyword arguments of :class:`Engine` (``decode``, ``config``,
         ``rescore``, ...), exactly as the driver would build it.
@@ -240,8 +244,8 @@ def run_chunks(spectra: Iterable, *, client, session, engine_kwargs: dict,
     config = engine_kwargs.get("config") or EngineConfig()
     seconds = stage_seconds if stage_seconds is not None else {}
     seconds.setdefault("read", 0.0)
-    model = _model_ref(session.path)
-    threads = _session_threads(session)
+    model = None if session is None else _model_ref(session.path)
+    threads = 0 if session is None else _session_threads(session)
     distributed = _distributed()
     tag = uuid.uuid4().hex[:12]
     stream = _chunks(_timed(spectra, seconds, "read"), config,
