@@ -3,10 +3,12 @@
 In one run, on the same files: the single-process engine (1 ONNX Runtime
 thread and all cores) and a ``LocalCluster`` of 1 and 2 worker processes
 (1 thread each), through the same library path as the CLI
-(:func:`denovo.engine.sequence_files` with ``client=``). Each
-configuration gets a warm-up pass (JIT, model opening on the workers),
-then ``--repeats`` timed passes; the table gives the median spectra/s and
-its ratio to the single-process engine at 1 thread.
+(:func:`denovo.engine.sequence_files` with ``client=``). Both clusters
+are started first and each configuration gets a warm-up pass (JIT, model
+opening on the workers); then the timed passes go round-robin over the
+configurations, ``--repeats`` rounds, so a change in the machine's load
+hits all of them alike. The table gives the median spectra/s and its
+ratio to the single-process engine at 1 thread.
 
 What a chunk costs: the pickled size of its spectra, the round trip of a
 chunk through a worker that does nothing with it (transfer and
@@ -27,7 +29,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import subprocess
 import os
 import pickle
 import statistics
@@ -46,31 +50,58 @@ DEFAULT_INPUTS = [REAL / "QEPlus2_10212016_40_F5.mgf",
 MACHINES = (1, 2, 4, 8, 16, 32, 64)
 
 
+def worker_cpu(client) -> float:
+    """CPU seconds used so far by all worker processes of a client."""
+    return sum(client.run(time.process_time).values()) if client else 0.0
+
+
 def timed_run(inputs, session, settings, client=None, cluster=None):
-    """One pass through sequence_files; (seconds, summary)."""
+    """One pass through sequence_files: (wall s, driver CPU s, worker CPU
+    s, summary). The driver's CPU includes a local scheduler."""
     from denovo.engine import open_writers, sequence_files
 
     with tempfile.TemporaryDirectory() as tmp, open_writers(
             mztab=Path(tmp) / "o.mztab", inputs=inputs, session=session,
             decode=settings["decode"]) as writers:
+        workers = worker_cpu(client)
+        cpu = time.process_time()
         start = time.perf_counter()
         summary = sequence_files(inputs, session=session, writers=writers,
                                  client=client, cluster=cluster, **settings)
-        return time.perf_counter() - start, summary
+        wall = time.perf_counter() - start
+        cpu = time.process_time() - cpu
+        return wall, cpu, worker_cpu(client) - workers, summary
 
 
-def measure(inputs, model, settings, repeats, *, client=None,
-            cluster=None) -> dict:
+def measure(inputs, model, runs: dict, repeats: int) -> dict:
+    """Warm-up pass each, then ``repeats`` rounds over all ``runs``
+    (name -> (settings, client, cluster)); medians per run."""
     from denovo.engine.session import ModelSession
 
-    session = ModelSession(model, threads=settings["config"].threads)
-    first, summary = timed_run(inputs, session, settings, client, cluster)
-    times = [timed_run(inputs, session, settings, client, cluster)[0]
-             for _ in range(repeats)]
-    n = summary.n_spectra
-    return {"n_spectra": n, "first_s": first, "seconds": times,
-            "median_s": statistics.median(times),
-            "spectra_per_s": n / statistics.median(times)}
+    sessions, rows = {}, {}
+    for name, (settings, client, cluster) in runs.items():
+        sessions[name] = ModelSession(model,
+                                      threads=settings["config"].threads)
+        first, _, _, summary = timed_run(inputs, sessions[name], settings,
+                                         client, cluster)
+        rows[name] = {"n_spectra": summary.n_spectra, "first_s": first,
+                      "seconds": [], "driver_cpu_s": [],
+                      "worker_cpu_s": []}
+    for _ in range(repeats):
+        for name, (settings, client, cluster) in runs.items():
+            wall, cpu, workers, _ = timed_run(
+                inputs, sessions[name], settings, client, cluster)
+            rows[name]["seconds"].append(wall)
+            rows[name]["driver_cpu_s"].append(cpu)
+            rows[name]["worker_cpu_s"].append(workers)
+    for row in rows.values():
+        n = row["n_spectra"]
+        row["median_s"] = statistics.median(row["seconds"])
+        row["spectra_per_s"] = n / row["median_s"]
+        cpu = [d + w for d, w in zip(row["driver_cpu_s"],
+                                     row["worker_cpu_s"], strict=True)]
+        row["spectra_per_cpu_s"] = n / statistics.median(cpu)
+    return rows
 
 
 def chunk_costs(inputs, model, settings, cluster, client) -> dict:
@@ -118,15 +149,6 @@ def chunk_costs(inputs, model, settings, cluster, client) -> dict:
             "sequential_s": total}
 
 
-def driver_cap(single: dict, costs: dict, read_write_s: float) -> float:
-    """Spectra/s the driver alone can feed: read + write + pickling of
-    every spectrum and its result, plus scheduling per chunk."""
-    per = (read_write_s / single["n_spectra"]
-           + costs["pickle_s_per_spectrum"]
-           + costs["overhead_s"] / costs["spectra_per_chunk"])
-    return 1.0 / per
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--inputs", nargs="+", type=Path,
@@ -150,54 +172,58 @@ def main() -> None:
     cluster = ClusterConfig(chunk_spectra=args.chunk_spectra)
     decode = DecodeConfig(beam=args.beam)
     one = {"decode": decode, "config": EngineConfig(threads=1)}
-    rows = {}
     print(f"# {describe()}; {len(inputs)} files")
-    rows["single, 1 thread"] = measure(inputs, args.model, one,
-                                       args.repeats)
-    rows["single, all cores"] = measure(
-        inputs, args.model, {"decode": decode, "config": EngineConfig()},
-        args.repeats)
-    startup, costs = {}, None
-    for n in (1, 2):
-        start = time.perf_counter()
-        with distributed.LocalCluster(
+    startup = {}
+    with contextlib.ExitStack() as stack:
+        clients = {}
+        for n in (1, 2):
+            start = time.perf_counter()
+            local = stack.enter_context(distributed.LocalCluster(
                 n_workers=n, threads_per_worker=1, processes=True,
                 scheduler_kwargs={"dashboard": False},
-                silence_logs=40) as lc, distributed.Client(lc) as client:
-            client.wait_for_workers(n)
+                dashboard_address=":0", silence_logs=40))
+            clients[n] = stack.enter_context(distributed.Client(local))
+            clients[n].wait_for_workers(n)
             startup[n] = time.perf_counter() - start
-            rows[f"dask, {n} worker{'s' * (n > 1)}"] = measure(
-                inputs, args.model, one, args.repeats, client=client,
-                cluster=cluster)
-            if n == 1:
-                costs = chunk_costs(inputs, args.model, one, cluster,
-                                    client)
+        runs = {"single, 1 thread": (one, None, None),
+                "single, all cores": ({"decode": decode,
+                                       "config": EngineConfig()}, None,
+                                      None),
+                "dask, 1 worker": (one, clients[1], cluster),
+                "dask, 2 workers": (one, clients[2], cluster)}
+        rows = measure(inputs, args.model, runs, args.repeats)
+        costs = chunk_costs(inputs, args.model, one, cluster, clients[1])
     base = rows["single, 1 thread"]["spectra_per_s"]
     for row in rows.values():
         row["ratio"] = row["spectra_per_s"] / base
 
-    # the driver's own read and write time, from a single-process pass
-    from denovo.engine.session import ModelSession
-    _, summary = timed_run(inputs, ModelSession(args.model, threads=1), one)
-    read_write = summary.stage_seconds["read"] + \
-        summary.stage_seconds["write"]
-    cap = driver_cap(rows["single, 1 thread"], costs, read_write)
-    r2 = rows["dask, 2 workers"]["spectra_per_s"]
-    projection = {k: min(k * r2, cap) for k in MACHINES}
+    # CPU-based projection: a free machine of this kind gives every core
+    # to a worker; the driver (reading, pickling, scheduling, writing)
+    # caps the whole cluster.
+    two = rows["dask, 2 workers"]
+    n = two["n_spectra"]
+    per_core = n / statistics.median(two["worker_cpu_s"])
+    cap = n / statistics.median(two["driver_cpu_s"])
+    cores = os.cpu_count() or 1
+    projection = {k: min(k * cores * per_core, cap) for k in MACHINES}
 
     lines = ["| run | spectra | median s | spectra/s | vs single 1 thread "
-             "| first pass s |", "|---|---|---|---|---|---|"]
+             "| spectra per CPU s | first pass s |",
+             "|---|---|---|---|---|---|---|"]
     for name, row in rows.items():
         lines.append(f"| {name} | {row['n_spectra']} | "
                      f"{row['median_s']:.2f} | {row['spectra_per_s']:.0f} "
-                     f"| {row['ratio']:.2f}x | {row['first_s']:.2f} |")
+                     f"| {row['ratio']:.2f}x | "
+                     f"{row['spectra_per_cpu_s']:.0f} | "
+                     f"{row['first_s']:.2f} |")
     lines += ["", "| chunk cost | value |", "|---|---|"]
     lines += [f"| {k} | {v:.4g} |" for k, v in costs.items()]
     lines += [f"| cluster start, {n} worker(s), s | {s:.2f} |"
               for n, s in startup.items()]
-    lines += ["", f"Driver cap (read + write + pickling + scheduling per "
-              f"spectrum): {cap:.0f} spectra/s.", "",
-              "| machines like this one | projected spectra/s |",
+    lines += ["", f"Worker: {per_core:.0f} spectra per CPU second; "
+              f"driver cap (its CPU per spectrum: reading, pickling, "
+              f"scheduling, writing): {cap:.0f} spectra/s.", "",
+              f"| free machines of {cores} cores | projected spectra/s |",
               "|---|---|"]
     lines += [f"| {k} | {v:.0f} |" for k, v in projection.items()]
     table = "\n".join(lines)
@@ -209,14 +235,22 @@ def main() -> None:
             "machine": describe(), "model": args.model, "beam": args.beam,
             "inputs": [Path(p).name for p in inputs],
             "repeats": args.repeats, "chunk_spectra": args.chunk_spectra,
+            "git": subprocess.run(
+                ["git", "describe", "--always", "--dirty"], cwd=ROOT,
+                capture_output=True, text=True).stdout.strip(),
             "load_average": os.getloadavg()}
     note = ("Medians of the timed passes after one warm-up pass; model "
             "loading and cluster start-up are excluded from spectra/s and "
             "given separately. The driver runs on the same cores as the "
-            "workers. On a small shared machine the figures are noisy: "
-            "read the ratios, not the absolute numbers. The projection "
-            "assumes machines like this one each add the measured "
-            "2-worker throughput until the driver's cap.")
+            "workers. Wall-clock figures on a small shared machine are "
+            "noisy and, when other jobs keep the cores busy, show no gain "
+            "from a second worker; spectra per CPU second (driver and "
+            "workers) do not depend on that load. The projection gives "
+            "each core of a free machine one worker at the measured "
+            "spectra per worker CPU second (2-worker run), up to the "
+            "driver's cap (its CPU per spectrum in the same run, a local "
+            "scheduler included); it assumes the network moves a chunk "
+            "faster than a worker sequences it (see round_trip_s).")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     head = "\n".join(f"- {k}: {v}" for k, v in meta.items())
     args.out.with_suffix(".md").write_text(

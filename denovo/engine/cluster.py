@@ -351,7 +351,7 @@ def connect(*, workers: int | None = None, scheduler: str | None = None,
         raise ValueError("workers must be >= 1")
     with distributed.LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True,
-            scheduler_kwargs={"dashboard": False},
+            scheduler_kwargs={"dashboard": False}, dashboard_address=":0",
             silence_logs=logging.ERROR) as local, \
             distributed.Client(local) as client:
         yield client
