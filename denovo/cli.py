@@ -96,6 +96,11 @@ def main(verbose: int) -> None:
                    "(most accurate); evidence: the evidence search alone, "
                    "no neural model runs; model: the model's beam alone "
                    "(for comparison).")
+@click.option("--evidence-scorer", type=click.Path(dir_okay=False,
+                                                  exists=True),
+              help="Evidence scorer JSON (python -m "
+                   "training.evidence_scorer) to use instead of the "
+                   "model's.")
 @click.option("--fragment-tol", metavar="TOL",
               help="Fragment m/z tolerance of the evidence search in Da "
                    "or ppm, e.g. 0.02Da or 20ppm [default: the model's "
@@ -111,8 +116,8 @@ def main(verbose: int) -> None:
                    "e.g. tcp://host:8786.")
 def sequence(inputs, model, beam, top_match, precursor_tol,
              isotope_errors, charges, output, csv_path, batch_size,
-             threads, mass_control, rescore, mode, fragment_tol, progress,
-             workers, scheduler) -> None:
+             threads, mass_control, rescore, mode, evidence_scorer,
+             fragment_tol, progress, workers, scheduler) -> None:
     """Sequence spectra (mzML/mzXML/MGF/MSP) with an ONNX model.
 
     Every input spectrum gets one output row (top-1), skipped ones too,
@@ -170,7 +175,7 @@ def sequence(inputs, model, beam, top_match, precursor_tol,
         session = None
         if mode != "evidence" or model is not None:
             session = ModelSession(model, threads=engine_cfg.threads)
-        scorer = _scorer(session, fragment_tol)
+        scorer = _scorer(session, fragment_tol, evidence_scorer)
         with connect(workers=workers, scheduler=scheduler) as client, \
                 open_writers(mztab=output, csv=csv_path, inputs=inputs,
                              session=session,
@@ -199,15 +204,18 @@ def sequence(inputs, model, beam, top_match, precursor_tol,
         raise SystemExit(EXIT_DAMAGED)
 
 
-def _scorer(session, fragment_tol):
-    """The evidence scorer of the model (or the package's), with the
-    fragment tolerance the user asked for."""
+def _scorer(session, fragment_tol, path=None):
+    """The evidence scorer (the given file, else the model's, else the
+    package's), with the fragment tolerance the user asked for."""
     from dataclasses import replace
 
-    from .core.evidence import load_default_scorer
+    from .core.evidence import EvidenceScorer, load_default_scorer
 
-    scorer = getattr(getattr(session, "info", None), "evidence_scorer",
-                     None) or load_default_scorer()
+    if path is not None:
+        scorer = EvidenceScorer.load(path)
+    else:
+        scorer = getattr(getattr(session, "info", None), "evidence_scorer",
+                         None) or load_default_scorer()
     if fragment_tol is None:
         return scorer
     tol = _tolerance(fragment_tol, "--fragment-tol")

@@ -43,11 +43,12 @@ from denovo.core.evidence import (DEFAULT_SCORER_PATH, FEATURE_NAMES,
                                   prepare_peaks)
 from denovo.core.peptide import peptide_key
 from denovo.core.search import (EvidenceSearch, SearchConfig,
-                                cleavage_prefixes, peak_once_score)
+                                cleavage_prefixes)
 from denovo.core.vocab import DEFAULT_VOCABULARY, Vocabulary
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN_MGF = ROOT / "runs" / "real" / "train.mgf"
+SPLIT = ROOT / "configs" / "real_split.tsv"
 HOLDOUT_PERCENT = 25
 HARD_NEGATIVE_WEIGHT = 2.0
 
@@ -78,17 +79,38 @@ def holdout(key: str) -> bool:
     return int.from_bytes(digest[:4], "big") % 100 < HOLDOUT_PERCENT
 
 
+def fragmentation_of_sources(split=SPLIT) -> dict:
+    """Source file -> 'HCD' or 'CID', from the split file."""
+    from training.data.peptides import read_split
+
+    if not Path(split).exists():
+        return {}
+    return {row.file: row.fragmentation for row in read_split(split)}
+
+
 def load_examples(paths, config: EvidenceConfig,
-                  vocabulary: Vocabulary = DEFAULT_VOCABULARY) -> list:
-    """Annotated, charged spectra of ``paths`` whose labels parse."""
+                  vocabulary: Vocabulary = DEFAULT_VOCABULARY, *,
+                  fragmentation: str | None = None,
+                  keep_spectra: bool = False) -> list:
+    """Annotated, charged spectra of ``paths`` whose labels parse; with
+    ``fragmentation``, only those of sources of that kind (titles are
+    ``file:index``, as ``benchmarks/real_split.py`` writes them)."""
     from denovo.io import read_spectra
 
+    kinds = fragmentation_of_sources() if fragmentation else {}
     out = []
     for path in paths:
         for spectrum in read_spectra(path):
-            if (spectrum.peptide and spectrum.charge
+            if not (spectrum.peptide and spectrum.charge
                     and spectrum.status == "ok" and spectrum.mz.size):
-                out.append(Example(spectrum, config, vocabulary))
+                continue
+            source = (spectrum.title or "").split(":")[0]
+            if fragmentation and kinds.get(source, "HCD") != fragmentation:
+                continue
+            ex = Example(spectrum, config, vocabulary)
+            if keep_spectra:
+                ex.spectrum = spectrum
+            out.append(ex)
     return out
 
 
@@ -158,14 +180,11 @@ def log_loss(scores, y) -> float:
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
 
-def rank_candidates(found, ex, scorer, vocabulary):
-    """Found peptides best first by peak-once evidence."""
-    def key(f):
-        idx = [vocabulary.index(t) for t in f.tokens]
-        return peak_once_score(ex.peaks, f.tokens,
-                               float(vocabulary.masses[idx].sum()),
-                               ex.charge, scorer, vocabulary)
-    return sorted(found, key=key, reverse=True)
+def rank_candidates(found, ex, search: EvidenceSearch):
+    """Found peptides best first by the engine's rank score."""
+    scores = search.rank_scores(ex.peaks, [f.tokens for f in found],
+                                ex.charge)
+    return [found[k] for k in np.argsort(-scores, kind="stable")]
 
 
 def search_recall(examples, scorer, vocabulary=DEFAULT_VOCABULARY,
@@ -179,7 +198,7 @@ def search_recall(examples, scorer, vocabulary=DEFAULT_VOCABULARY,
         if not found:
             continue
         if peak_once:
-            found = rank_candidates(found, ex, scorer, vocabulary)
+            found = rank_candidates(found, ex, search)
         keys = [peptide_key(f.tokens) for f in found]
         top += keys[0] == ex.key
         anywhere += ex.key in keys
@@ -218,10 +237,12 @@ def tune(scorer, examples, vocabulary, log) -> EvidenceScorer:
 
 def fit(train_paths, *, config: EvidenceConfig = EvidenceConfig(),
         vocabulary: Vocabulary = DEFAULT_VOCABULARY, log=print,
-        compare=True) -> tuple[EvidenceScorer, dict]:
+        compare=True, fragmentation: str | None = "HCD"
+        ) -> tuple[EvidenceScorer, dict]:
     """Fit the scorer; returns it and a record of what was measured."""
     start = time.time()
-    examples = load_examples(train_paths, config, vocabulary)
+    examples = load_examples(train_paths, config, vocabulary,
+                             fragmentation=fragmentation)
     fit_set = [ex for ex in examples if not holdout(ex.key)]
     held = [ex for ex in examples if holdout(ex.key)]
     log(f"{len(examples)} train-side spectra: {len(fit_set)} to fit, "
@@ -272,15 +293,55 @@ def fit(train_paths, *, config: EvidenceConfig = EvidenceConfig(),
     log("tuning search settings on the held-out slice")
     tuned = tune(chosen, held, vocabulary, log)
     measure("linear, tuned search settings", tuned)
+    ranker = fit_ranker(fit_set, tuned, vocabulary)
+    log(f"peptide ranker fitted on {ranker['n_pairs']} right/wrong pairs")
+    ranked = replace(tuned, ranker=ranker)
+    with_ranker = measure("+ learned peptide ranker", ranked)
+    if with_ranker["heldout_recall"] > record["variants"][
+            "linear, tuned search settings"]["heldout_recall"]:
+        tuned = ranked
+    record["ranker_kept"] = bool(tuned.ranker)
     tuned = replace(tuned, provenance={
         "fitted_on": [str(Path(p).name) for p in train_paths],
+        "fragmentation": fragmentation or "all",
         "n_spectra": len(examples),
-        "heldout_recall": record["variants"]
-        ["linear, tuned search settings"]["heldout_recall"],
+        "heldout_recall": record["variants"][
+            "+ learned peptide ranker" if tuned.ranker
+            else "linear, tuned search settings"]["heldout_recall"],
         "date": time.strftime("%Y-%m-%d"),
         "command": "python -m training.evidence_scorer"})
     record["seconds"] = time.time() - start
     return tuned, record
+
+
+def fit_ranker(examples, scorer, vocabulary, n_wrong=15, c=0.1):
+    """Peptide ranking weights from pairs (right, wrong) of the search's
+    own candidates: logistic regression on feature differences."""
+    from sklearn.linear_model import LogisticRegression
+
+    search = EvidenceSearch(vocabulary, scorer)
+    diffs = []
+    for ex in examples:
+        found = search.search(ex.peaks, ex.precursor_mass, ex.charge)
+        peptides = [f.tokens for f in found]
+        keys = [peptide_key(p) for p in peptides]
+        if ex.key not in keys or len(peptides) < 2:
+            continue
+        feats = search.rank_features(ex.peaks, peptides, ex.charge)
+        right = keys.index(ex.key)
+        scores = feats @ search._theta
+        wrong = [k for k in np.argsort(-scores) if keys[k] != ex.key]
+        for k in wrong[:n_wrong]:
+            diffs.append(feats[right] - feats[k])
+    x = np.array(diffs)
+    x = np.concatenate([x, -x])
+    y = np.concatenate([np.ones(len(diffs)), np.zeros(len(diffs))])
+    model = LogisticRegression(C=c, fit_intercept=False, max_iter=5000)
+    model.fit(x, y)
+    from denovo.core.search import RANK_FEATURES
+    return {"features": list(RANK_FEATURES),
+            "weights": [float(v) for v in model.coef_[0]],
+            "n_pairs": len(diffs)}
 
 
 def _compare_classes(x, y, weight, hx, hy, record, log):
@@ -334,6 +395,9 @@ def main(argv=None) -> None:
     parser.add_argument("--fragment-tol", type=float, default=0.02)
     parser.add_argument("--no-compare", action="store_true",
                         help="skip the other model classes")
+    parser.add_argument("--fragmentation", default="HCD",
+                        choices=["HCD", "CID", "all"],
+                        help="fit on sources of this kind [%(default)s]")
     args = parser.parse_args(argv)
     for path in args.train:
         if not path.exists():
@@ -341,7 +405,9 @@ def main(argv=None) -> None:
                          "benchmarks/real_split.py --mgf` first)")
     config = EvidenceConfig(fragment_tol=args.fragment_tol)
     scorer, record = fit(args.train, config=config,
-                         compare=not args.no_compare)
+                         compare=not args.no_compare,
+                         fragmentation=None if args.fragmentation == "all"
+                         else args.fragmentation)
     scorer.save(args.out)
     print(f"wrote {args.out}")
     if args.report:

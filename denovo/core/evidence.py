@@ -23,7 +23,7 @@ intensity-rank feature ``max(0, 1 - log2(rank) / 8)`` (the base peak is
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -318,7 +318,12 @@ class EvidenceScorer:
     log-frequency term scaled by ``prior_weight``; the search adds
     ``gap_penalty`` for every cleavage it skips (two residues, no peak);
     the engine's hybrid ranking adds ``model_weight`` times the model's
-    mean log-probability (:mod:`denovo.engine.ranking`).
+    mean log-probability (:mod:`denovo.engine.ranking`); ``confidence``
+    maps a ranking mode to its calibration
+    (:class:`denovo.engine.confidence.Confidence`); ``ranker`` holds
+    fitted weights over whole-peptide features
+    (:data:`denovo.core.search.RANK_FEATURES`) when they rank better than
+    the plain sum of cleavage log-odds.
     ``evidence`` holds the :class:`EvidenceConfig` it was fitted with.
     """
 
@@ -328,8 +333,10 @@ class EvidenceScorer:
     prior_weight: float = 1.0
     gap_penalty: float = 0.0
     model_weight: float = 0.0
-    evidence: dict = None
-    provenance: dict = None
+    evidence: dict = field(default_factory=dict)
+    confidence: dict = field(default_factory=dict)  # mode -> Confidence
+    ranker: dict = field(default_factory=dict)  # peptide ranking weights
+    provenance: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if len(self.weights) != N_FEATURES:
@@ -358,6 +365,8 @@ class EvidenceScorer:
                 "gap_penalty": float(self.gap_penalty),
                 "model_weight": float(self.model_weight),
                 "evidence": dict(self.evidence or {}),
+                "confidence": dict(self.confidence or {}),
+                "ranker": dict(self.ranker or {}),
                 "provenance": dict(self.provenance or {})}
 
     @classmethod
@@ -366,12 +375,18 @@ class EvidenceScorer:
         if names is not None and tuple(names) != FEATURE_NAMES:
             raise ValueError("the scorer's features differ from this "
                              "denovo's evidence kernel; refit it")
+        missing = {"weights", "bias"} - set(data)
+        if missing:
+            raise ValueError(f"not an evidence scorer (no "
+                             f"{', '.join(sorted(missing))})")
         return cls(weights=tuple(data["weights"]), bias=float(data["bias"]),
                    token_log_prior=dict(data.get("token_log_prior", {})),
                    prior_weight=float(data.get("prior_weight", 1.0)),
                    gap_penalty=float(data.get("gap_penalty", 0.0)),
                    model_weight=float(data.get("model_weight", 0.0)),
                    evidence=dict(data.get("evidence", {})),
+                   confidence=dict(data.get("confidence", {})),
+                   ranker=dict(data.get("ranker", {})),
                    provenance=dict(data.get("provenance", {})))
 
     def save(self, path) -> None:

@@ -112,6 +112,7 @@ class Result:
             aa_scores=m.candidate.aa_scores,
             charge=m.charge, rank=rank,
             status="ok" if m.candidate.mass_match else NO_MASS_MATCH,
+            confidence=m.terms.get("confidence"),
             raw_scores=_raw_scores(m))
             for rank, m in enumerate(self.matches, 1)]
 
@@ -348,11 +349,13 @@ class Engine:
                            np.float64)
         mass = (prec_mz - PROTON) * charges
         if self.session is None or self.mode == "evidence":  # no model
+            jobs = []
             for row in range(owner.size):
                 s = spectra[owner[row]]
                 has_peaks[owner[row]] |= s.mz.size > 0
-                self._rank_row(s, int(charges[row]), mass[row],
-                               None, (), matches[owner[row]])
+                jobs.append((s, int(charges[row]), mass[row], None, (),
+                             matches[owner[row]]))
+            self._rank_rows(jobs)
             return
         start = time.perf_counter()
         batch = preprocess_batch(
@@ -369,15 +372,38 @@ class Engine:
             self._run_model(spectra, batch, rows, mass, charges, owner,
                             matches)
 
-    def _rank_row(self, spectrum, charge, mass, log_probs, model_cands,
-                  out) -> None:
-        """Search, pool and rank one spectrum at one charge into ``out``."""
+    def _rank_rows(self, jobs) -> None:
+        """Search, pool and rank spectra, each at one charge: ``jobs`` of
+        ``(spectrum, charge, mass, log_probs, model candidates, out)``.
+
+        The search kernels release the GIL, so rows run on a small
+        thread pool (``EngineConfig.threads``, 0 = all cores); each row
+        writes only its own ``out`` list, in job order.
+        """
         start = time.perf_counter()
-        for r in self.ranker.rank(spectrum, charge, mass,
-                                  log_probs=log_probs,
-                                  model_candidates=model_cands):
-            out.append(Match(r.candidate, charge, r.terms))
+
+        def one(job):
+            spectrum, charge, mass, log_probs, cands, _ = job
+            return [Match(r.candidate, charge, r.terms)
+                    for r in self.ranker.rank(
+                        spectrum, charge, mass, log_probs=log_probs,
+                        model_candidates=cands, keep=self.top_k)]
+
+        pool = self._pool()
+        found = pool.map(one, jobs) if pool is not None else map(one, jobs)
+        for job, rows in zip(jobs, found):
+            job[5].extend(rows)
         self.stage_seconds["evidence"] += time.perf_counter() - start
+
+    def _pool(self):
+        """The evidence stage's thread pool (None for one thread)."""
+        if not hasattr(self, "_executor"):
+            import os
+            from concurrent.futures import ThreadPoolExecutor
+            n = self.config.threads or os.cpu_count() or 1
+            self._executor = (ThreadPoolExecutor(n, "denovo-evidence")
+                              if n > 1 else None)
+        return self._executor
 
     def _run_model(self, spectra, batch, rows, mass, charges, owner,
                    matches) -> None:
@@ -397,13 +423,16 @@ class Engine:
         found = self.decoder.candidates(
             self.decoder.decode_arrays(log_probs, mass[rows]))
         seconds["decode"] += time.perf_counter() - start
+        jobs = []
         for k, (row, cands) in enumerate(zip(rows, found, strict=True)):
             z = int(charges[row])
             if self.ranker is None:
                 matches[owner[row]].extend(Match(c, z) for c in cands)
             else:
-                self._rank_row(spectra[owner[row]], z, mass[row],
-                               log_probs[k], cands, matches[owner[row]])
+                jobs.append((spectra[owner[row]], z, mass[row],
+                             log_probs[k], cands, matches[owner[row]]))
+        if jobs:
+            self._rank_rows(jobs)
 
 
 @contextlib.contextmanager

@@ -32,6 +32,7 @@ from ..core.decode import Candidate
 from ..core.evidence import EvidenceScorer
 from ..core.search import EvidenceSearch, SearchConfig
 from ..core.vocab import END, Vocabulary
+from .confidence import Confidence, candidate_features
 
 __all__ = ["MODES", "Ranked", "Ranker"]
 
@@ -65,35 +66,38 @@ class Ranker:
                                      search or SearchConfig())
         self.model_weight = float(scorer.model_weight if model_weight is None
                                   else model_weight)
+        # Ablation switch: rank by the search's own path score (peaks may
+        # count twice) instead of the peak-once rank score.
+        self.peak_once = True
+        calibration = (scorer.confidence or {}).get(mode)
+        self.confidence = (None if calibration is None
+                           else Confidence.from_dict(calibration))
         index = {t.name: i for i, t in enumerate(vocabulary.tokens)}
         self._index = index
         self._merge = (index.get("I"), index.get("L"))
 
     # -- model term -------------------------------------------------
-    def model_scores(self, log_probs: np.ndarray, peptides) -> np.ndarray:
-        """Mean log-probability of each peptide's tokens and END under
-        the per-slot ``log_probs [L, V]`` (I and L merged)."""
+    def _merged(self, log_probs: np.ndarray) -> np.ndarray:
+        """``log_probs [L, V]`` with I and L each holding their sum."""
         lp = np.array(log_probs, np.float64)
         i, l_ = self._merge
         if i is not None and l_ is not None:
-            merged = np.logaddexp(lp[:, i], lp[:, l_])
-            lp[:, i] = lp[:, l_] = merged
-        n_slots = lp.shape[0]
-        out = np.empty(len(peptides))
-        for k, pep in enumerate(peptides):
-            if len(pep) + 1 > n_slots:
-                out[k] = -np.inf  # longer than the model's slots
-                continue
-            idx = [self._index[t] for t in pep]
-            total = lp[np.arange(len(idx)), idx].sum() + lp[len(idx), END]
-            out[k] = total / (len(idx) + 1)
-        return out
+            lp[:, i] = lp[:, l_] = np.logaddexp(lp[:, i], lp[:, l_])
+        return lp
+
+    def model_scores(self, log_probs: np.ndarray, peptides) -> np.ndarray:
+        """Mean log-probability of each peptide's tokens and END under
+        the per-slot ``log_probs [L, V]`` (I and L merged); -inf for a
+        peptide longer than the model's slots."""
+        tokens, lengths = self.search.encode(peptides)
+        return _mean_log_prob(self._merged(log_probs), tokens, lengths)
 
     # -- the whole step ------------------------------------------------
     def rank(self, spectrum, charge: int, precursor_mass: float, *,
              log_probs: np.ndarray | None = None,
-             model_candidates=()) -> list[Ranked]:
-        """Candidates of one spectrum at one charge, best first.
+             model_candidates=(), keep: int | None = None) -> list[Ranked]:
+        """Candidates of one spectrum at one charge, best first (the
+        ``keep`` best, all by default).
 
         ``log_probs`` and ``model_candidates`` (the decoder's candidates)
         come from the model; both are ignored in ``evidence`` mode.
@@ -114,7 +118,11 @@ class Ranker:
         if not pool:  # nothing fits the precursor: flag the model's best
             return [Ranked(c, {"model": c.score}) for c in fallback]
         peptides = list(pool)
-        evidence = self.search.rank_scores(peaks, peptides, charge)
+        if self.peak_once:
+            evidence = self.search.rank_scores(peaks, peptides, charge)
+        else:
+            path = {f.tokens: f.score for f in found}
+            evidence = np.array([path.get(p, -np.inf) for p in peptides])
         terms = {"evidence": evidence}
         total = evidence.copy()
         if self.mode == "hybrid" and log_probs is not None:
@@ -122,12 +130,21 @@ class Ranker:
             terms["model"] = model
             total = total + self.model_weight * np.maximum(model, -50.0)
         order = np.argsort(-total, kind="stable")
-        ranked = []
+        entries = []
         for k in order:
+            entry = {name: float(v[k]) for name, v in terms.items()}
+            entry["source"] = pool[peptides[k]]
+            entries.append(entry)
+        if self.confidence is not None:
+            probs = self.confidence(candidate_features(
+                total[order], entries, [len(peptides[k]) for k in order],
+                charge))
+            for entry, p in zip(entries, probs):
+                entry["confidence"] = float(p)
+        ranked = []
+        for k, entry in list(zip(order, entries))[:keep]:
             pep = peptides[k]
             aa = self._aa_scores(peaks, pep, charge, log_probs)
-            entry = {name: float(v[k]) for name, v in terms.items()}
-            entry["source"] = pool[pep]
             ranked.append(Ranked(
                 Candidate(tokens=pep, score=float(total[k]),
                           aa_scores=aa, mass_match=True), entry))
@@ -162,6 +179,23 @@ class Ranker:
             out.append(float(max(left, right)))
             residue += 1
         return tuple(out)
+
+
+def _mean_log_prob(lp, tokens, lengths) -> np.ndarray:
+    """Mean of ``lp[slot, token]`` over each row's tokens and END."""
+    n_slots = lp.shape[0]
+    out = np.full(tokens.shape[0], -np.inf)
+    fits = lengths + 1 <= n_slots
+    if not fits.any():
+        return out
+    width = min(tokens.shape[1], n_slots)
+    t = tokens[fits, :width]
+    slots = np.arange(width)
+    valid = t >= 0
+    gathered = np.where(valid, lp[slots, np.maximum(t, 0)], 0.0).sum(axis=1)
+    n = lengths[fits]
+    out[fits] = (gathered + lp[n, END]) / (n + 1)
+    return out
 
 
 def _as_l(tokens) -> tuple:

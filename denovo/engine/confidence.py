@@ -1,0 +1,75 @@
+"""A calibrated probability that a reported peptide is right.
+
+The rank score orders the candidates of one spectrum but means little
+across spectra (it grows with peptide length and peak count). The
+confidence is a logistic model over what the engine knows about a
+candidate when it reports it — its rank score, its lead over the best
+other candidate of the spectrum, the evidence and model terms per
+cleavage, length and charge — fitted on annotated train-side spectra the
+model never saw (``python -m training.engine_fit``), never on dev. Its
+parameters travel in the model file with the evidence scorer, one set per
+ranking mode, because the terms differ between modes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["FEATURES", "Confidence", "candidate_features"]
+
+FEATURES = ("rank_score_per_residue", "lead", "evidence_per_residue",
+            "model", "length", "charge_2", "charge_3_plus",
+            "from_search")
+NO_RIVAL_LEAD = 10.0  # lead of a candidate that has no rival
+
+
+def candidate_features(scores, terms, lengths, charge) -> np.ndarray:
+    """Feature rows ``[n, len(FEATURES)]`` for the ranked candidates of one
+    spectrum at one charge (``scores`` best first, ``terms`` dicts)."""
+    scores = np.asarray(scores, np.float64)
+    n = scores.size
+    out = np.zeros((n, len(FEATURES)))
+    for k in range(n):
+        others = np.delete(scores, k)
+        lead = (scores[k] - others.max()) if others.size else NO_RIVAL_LEAD
+        length = max(int(lengths[k]), 1)
+        t = terms[k]
+        model = t.get("model", 0.0)
+        out[k] = (scores[k] / length, min(lead, NO_RIVAL_LEAD),
+                  t.get("evidence", 0.0) / length,
+                  max(model, -10.0) if np.isfinite(model) else -10.0,
+                  length / 10.0, float(charge == 2), float(charge >= 3),
+                  float(t.get("source", "search") == "search"))
+    return out
+
+
+@dataclass(frozen=True)
+class Confidence:
+    """Logistic model over :data:`FEATURES`."""
+
+    weights: tuple
+    bias: float
+
+    def __post_init__(self):
+        if len(self.weights) != len(FEATURES):
+            raise ValueError(f"confidence has {len(self.weights)} weights, "
+                             f"expected {len(FEATURES)}")
+
+    def __call__(self, features: np.ndarray) -> np.ndarray:
+        z = np.asarray(features, np.float64) @ np.asarray(self.weights) \
+            + self.bias
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def to_dict(self) -> dict:
+        return {"features": list(FEATURES),
+                "weights": [float(w) for w in self.weights],
+                "bias": float(self.bias)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Confidence":
+        if tuple(data.get("features", FEATURES)) != FEATURES:
+            raise ValueError("confidence features differ from this "
+                             "denovo's; refit it")
+        return cls(tuple(map(float, data["weights"])), float(data["bias"]))

@@ -1,0 +1,136 @@
+"""Engine modes: evidence only (no model), hybrid pooling, model only;
+the model term against a slow reference; format-2 model files."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+from importlib.resources import files
+
+import numpy as np
+import pytest
+from pyteomics import mass as pmass
+
+from denovo.core.evidence import load_default_scorer
+from denovo.core.peptide import peptide_key
+from denovo.core.vocab import DEFAULT_VOCABULARY as VOCAB
+from denovo.engine.confidence import Confidence, candidate_features, FEATURES
+from denovo.engine.pipeline import Engine
+from denovo.engine.ranking import Ranker
+from denovo.engine.session import ModelSession
+from denovo.io import Spectrum, read_spectra
+
+from test_engine import make_model, peptide_logits
+
+EXAMPLE = files("denovo") / "data" / "example.mgf"
+
+
+def _ladder(peptide, charge=2):
+    mz = []
+    for i in range(1, len(peptide)):
+        mz.append(pmass.fast_mass(peptide[:i], ion_type="b", charge=1))
+        mz.append(pmass.fast_mass(peptide[i:], ion_type="y", charge=1))
+    mz = np.sort(np.array(mz))
+    return Spectrum(mz, np.full(mz.size, 50.0, np.float32),
+                    pmass.fast_mass(peptide, charge=charge), charge=charge,
+                    index=0, source="x.mgf")
+
+
+def test_model_term_matches_slow_reference():
+    ranker = Ranker(VOCAB, load_default_scorer())
+    rng = np.random.default_rng(0)
+    lp = np.log(rng.dirichlet(np.ones(len(VOCAB)), size=21))
+    peptides = [tuple("PEPTLDEK"), tuple("IAK"), ("A",) * 21]
+    got = ranker.model_scores(lp, peptides)
+    i, l_ = VOCAB.index("I"), VOCAB.index("L")
+    merged = lp.copy()
+    merged[:, i] = merged[:, l_] = np.logaddexp(lp[:, i], lp[:, l_])
+    for score, pep in zip(got, peptides):
+        if len(pep) + 1 > 21:
+            assert score == -np.inf
+            continue
+        want = (sum(merged[s, VOCAB.index(t)] for s, t in enumerate(pep))
+                + merged[len(pep), 1]) / (len(pep) + 1)
+        assert score == pytest.approx(want)
+
+
+def test_evidence_mode_needs_no_model_and_reads_real_spectra():
+    spectra = list(read_spectra(EXAMPLE))
+    engine = Engine(None, mode="evidence")
+    results = list(engine.run(spectra))
+    assert [r.spectrum for r in results] == spectra
+    assert {r.status for r in results} <= {"ok", "no_mass_match"}
+    right = sum(bool(r.matches) and peptide_key(r.matches[0].candidate.tokens)
+                == peptide_key(r.spectrum.peptide) for r in results)
+    assert right >= 8, right  # 40 unseen real spectra; the model: ~0
+    for r in results:
+        for m in r.matches:
+            assert m.candidate.mass_match
+            assert len(m.candidate.aa_scores) == len(m.candidate.tokens)
+            assert 0 <= m.terms["confidence"] <= 1
+    with pytest.raises(ValueError, match="needs a model"):
+        Engine(None, mode="hybrid")
+
+
+def test_hybrid_pools_the_model_beam_with_the_search(tmp_path):
+    """A spectrum whose ladder spells PEPTLDEK and a model that says
+    PEPTLDEK: the hybrid finds it with both terms; the model's peptide
+    joins the pool even where the spectrum shows nothing."""
+    path = make_model(tmp_path / "m.onnx", peptide_logits(tuple("PEPTLDEK")))
+    session = ModelSession(path, threads=1)
+    scorer = replace(load_default_scorer(), model_weight=1.0)
+    engine = Engine(session, mode="hybrid", scorer=scorer)
+    (ladder,) = list(engine.run([_ladder("PEPTLDEK")]))
+    best = ladder.matches[0]
+    assert best.candidate.tokens == tuple("PEPTLDEK")
+    assert {"evidence", "model", "confidence"} <= set(best.terms)
+    empty = _ladder("PEPTLDEK")
+    empty = Spectrum(np.array([200.0, 300.0]), np.ones(2, np.float32),
+                     empty.precursor_mz, charge=2, index=1, source="x.mgf")
+    (result,) = list(Engine(session, mode="hybrid", scorer=replace(
+        scorer, model_weight=100.0)).run([empty]))
+    assert result.matches[0].candidate.tokens == tuple("PEPTLDEK")
+    assert result.matches[0].terms["source"] == "model"
+    (alone,) = list(Engine(session, mode="model").run([empty]))
+    assert alone.matches[0].terms == {}
+
+
+def test_confidence_features_and_probabilities():
+    terms = [{"evidence": 4.0, "model": -1.0, "source": "search"},
+             {"evidence": 1.0, "model": -2.0, "source": "model"}]
+    feats = candidate_features([5.0, 2.0], terms, [10, 8], 3)
+    assert feats.shape == (2, len(FEATURES))
+    assert feats[0, FEATURES.index("lead")] == 3.0
+    assert feats[1, FEATURES.index("lead")] == -3.0
+    assert feats[0, FEATURES.index("charge_3_plus")] == 1.0
+    conf = Confidence(tuple([1.0] + [0.0] * (len(FEATURES) - 1)), 0.0)
+    p = conf(feats)
+    assert p[0] > p[1] and np.all((p > 0) & (p < 1))
+    assert Confidence.from_dict(conf.to_dict()) == conf
+
+
+def test_format_2_model_carries_its_scorer_and_format_1_still_reads(
+        tmp_path):
+    pytest.importorskip("onnx")
+    pytest.importorskip("torch")
+    from export.onnx_export import set_evidence_scorer
+
+    path = tmp_path / "fast.onnx"
+    shutil.copy(ModelSession("fast").path, path)
+    scorer = replace(load_default_scorer(), model_weight=3.0)
+    set_evidence_scorer(path, scorer)
+    info = ModelSession(path).info
+    assert info.format_version == 2
+    assert info.evidence_scorer == scorer
+    old = make_model(tmp_path / "v1.onnx", peptide_logits(("P", "K")))
+    import onnx
+    proto = onnx.load(str(old))
+    for p in proto.metadata_props:
+        if p.key == "denovo.format_version":
+            p.value = "1"
+    onnx.save(proto, str(old))
+    v1 = ModelSession(old).info
+    assert v1.format_version == 1 and v1.evidence_scorer is None
+    # the engine falls back to the packaged scorer
+    engine = Engine(ModelSession(old), mode="hybrid")
+    assert engine.ranker.search.scorer == load_default_scorer()

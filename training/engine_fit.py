@@ -1,0 +1,178 @@
+"""Fit the engine's ranking weight and confidence for a model.
+
+    python -m training.engine_fit                        # package scorer,
+                                                         # evidence mode
+    python -m training.engine_fit --model default --write-model
+
+The evidence scorer (``python -m training.evidence_scorer``) says how
+strong a cleavage is; this command fits what sits on top of it, on
+annotated **train-side** spectra only:
+
+* ``model_weight``, the weight of the model's mean log-probability in the
+  hybrid rank score, chosen by top-1 peptide recall on train-side spectra
+  the model was never trained on (by default the train side of the
+  sources added after the bundled models were trained: HeLa and
+  ProteomeTools-171), because a model scores the spectra it memorised far
+  too well;
+* the confidence calibration of each ranking mode
+  (:mod:`denovo.engine.confidence`): a logistic model of "the top
+  peptide is right" on the same kind of spectra (hybrid) or on the
+  held-out slice of the evidence scorer's fit (evidence mode).
+
+The result goes into the scorer JSON (``--out``) and, with
+``--write-model``, into the model file's metadata.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from denovo.core.decode import DecodeConfig
+from denovo.core.evidence import DEFAULT_SCORER_PATH, EvidenceScorer
+from denovo.core.peptide import peptide_key
+from denovo.engine.confidence import FEATURES, candidate_features
+from denovo.engine.pipeline import Engine
+
+from .evidence_scorer import TRAIN_MGF, holdout, load_examples
+
+# Sources the bundled models were trained on (their train side).
+MODEL_SOURCES = ("QEPlus2_10212016_40_F5.mgf", "pepnet_124.mgf",
+                 "proteometools_hcd_82.msp", "yeast_small.mzML")
+WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+
+__all__ = ["ranked_lists", "best_weight", "fit_confidence", "main"]
+
+
+def ranked_lists(examples, engine: Engine) -> list:
+    """Every candidate with its terms, per example (engine order)."""
+    results = engine.run([ex.spectrum for ex in examples])
+    out = []
+    for ex, result in zip(examples, results, strict=True):
+        out.append([m for m in result.matches if m.candidate.mass_match])
+    return out
+
+
+def _rerank(matches, weight):
+    scores = np.array([m.terms.get("evidence", 0.0)
+                       + weight * max(m.terms.get("model", 0.0), -50.0)
+                       for m in matches])
+    order = np.argsort(-scores, kind="stable")
+    return scores[order], [matches[k] for k in order]
+
+
+def best_weight(examples, lists, weights=WEIGHTS, log=print):
+    """Model weight with the best top-1 recall (ties: the smaller)."""
+    best, best_recall, table = 0.0, -1.0, {}
+    for w in weights:
+        hits = 0
+        for ex, matches in zip(examples, lists):
+            if matches:
+                _, ranked = _rerank(matches, w)
+                hits += peptide_key(ranked[0].candidate.tokens) == ex.key
+        recall = hits / max(len(examples), 1)
+        table[w] = recall
+        log(f"  model weight {w:>5}: recall {recall:.3f}")
+        if recall > best_recall + 1e-9:
+            best, best_recall = w, recall
+    return best, table
+
+
+def fit_confidence(examples, lists, weight, mode: str):
+    """Logistic calibration of the top candidate's correctness."""
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = [], []
+    for ex, matches in zip(examples, lists):
+        if not matches:
+            continue
+        if mode == "hybrid":
+            scores, ranked = _rerank(matches, weight)
+        else:
+            scores = np.array([m.candidate.score for m in matches])
+            ranked = matches
+        feats = candidate_features(
+            scores, [m.terms for m in ranked],
+            [len(m.candidate.tokens) for m in ranked], ranked[0].charge)
+        x.append(feats[0])
+        y.append(peptide_key(ranked[0].candidate.tokens) == ex.key)
+    x, y = np.array(x), np.array(y)
+    if y.all() or not y.any():
+        raise ValueError("calibration needs right and wrong peptides")
+    model = LogisticRegression(C=1.0, max_iter=2000).fit(x, y)
+    return ({"features": list(FEATURES),
+             "weights": [float(v) for v in model.coef_[0]],
+             "bias": float(model.intercept_[0])},
+            {"n": int(len(y)), "right": float(y.mean())})
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scorer", type=Path, default=DEFAULT_SCORER_PATH)
+    parser.add_argument("--model", help="model file or bundled name: fit "
+                        "the hybrid weight and calibration for it")
+    parser.add_argument("--train", type=Path, default=TRAIN_MGF)
+    parser.add_argument("--out", type=Path,
+                        help="scorer JSON to write [default: --scorer, "
+                             "or nothing with --model]")
+    parser.add_argument("--write-model", action="store_true",
+                        help="store the fitted scorer in the model file")
+    parser.add_argument("--report", type=Path,
+                        help="write REPORT.json with what was measured")
+    args = parser.parse_args(argv)
+    start = time.time()
+    scorer = EvidenceScorer.load(args.scorer)
+    examples = load_examples([args.train], scorer.config,
+                             fragmentation="HCD", keep_spectra=True)
+    decode = DecodeConfig(top_k=64)
+    confidence = dict(scorer.confidence or {})
+    record = {"command": "python -m training.engine_fit "
+              + " ".join(argv or []), "date": time.strftime("%Y-%m-%d")}
+    if args.model is None:
+        held = [ex for ex in examples if holdout(ex.key)]
+        print(f"evidence mode: {len(held)} held-out train-side spectra")
+        engine = Engine(None, mode="evidence", scorer=scorer, decode=decode)
+        lists = ranked_lists(held, engine)
+        confidence["evidence"], info = fit_confidence(held, lists, 0.0,
+                                                      "evidence")
+        record["evidence"] = info
+        fitted = replace(scorer, confidence=confidence)
+    else:
+        from denovo.engine import ModelSession
+
+        session = ModelSession(args.model)
+        unseen = [ex for ex in examples if ex.source not in MODEL_SOURCES]
+        print(f"hybrid mode: {len(unseen)} train-side spectra the model "
+              "never saw")
+        engine = Engine(session, mode="hybrid", decode=decode,
+                        scorer=replace(scorer, model_weight=0.0))
+        lists = ranked_lists(unseen, engine)
+        weight, table = best_weight(unseen, lists)
+        confidence["hybrid"], info = fit_confidence(unseen, lists, weight,
+                                                    "hybrid")
+        record.update(model=str(session.path.name), model_weight=weight,
+                      recall_by_weight=table, hybrid=info)
+        fitted = replace(scorer, model_weight=float(weight),
+                         confidence=confidence)
+        print(f"model weight {weight}")
+        if args.write_model:
+            from export.onnx_export import set_evidence_scorer
+            set_evidence_scorer(session.path, fitted)
+            print(f"stored the scorer in {session.path}")
+    out = args.out or (args.scorer if args.model is None else None)
+    if out is not None:
+        fitted.save(out)
+        print(f"wrote {out}")
+    record["seconds"] = time.time() - start
+    if args.report:
+        args.report.write_text(json.dumps(record, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
