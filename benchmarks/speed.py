@@ -170,21 +170,25 @@ def pick_models(args: list[str] | None, tmp: Path) -> list[tuple]:
 
 
 def run_denovo(model: Path, mgf: Path, out: Path, *, beam: int,
-               batch_size: int, threads: int, repeats: int) -> dict:
-    """Median end-to-end time of the library path of `denovo sequence`."""
+               batch_size: int, threads: int, repeats: int,
+               mode: str = "hybrid") -> dict:
+    """Median end-to-end time of the library path of `denovo sequence`
+    (``mode``: hybrid, the default; evidence; model)."""
     from denovo.engine import (DecodeConfig, EngineConfig, ModelSession,
                                open_writers, sequence_files)
 
     engine = EngineConfig(batch_size=batch_size, threads=threads)
     decode = DecodeConfig(beam=beam)
-    session = ModelSession(model, threads=threads)
+    session = (None if mode == "evidence"
+               else ModelSession(model, threads=threads))
     runs = []
     for i in range(repeats + 1):  # the first run is the JIT warm-up
         start = time.perf_counter()
         with open_writers(mztab=out, inputs=[mgf], session=session,
                           decode=decode) as writers:
             summary = sequence_files([mgf], session=session, decode=decode,
-                                     config=engine, writers=writers)
+                                     config=engine, writers=writers,
+                                     mode=mode)
         wall = time.perf_counter() - start
         if i:
             runs.append((wall, summary))
@@ -300,6 +304,9 @@ def main() -> None:
                         help="Casanovo's predict_batch_size values to try; "
                         "the fastest counts [64 and its default 1024]")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--modes", nargs="+", default=["hybrid"],
+                        choices=["hybrid", "evidence", "model"],
+                        help="engine modes to time [hybrid, the default]")
     parser.add_argument("--no-casanovo", action="store_true")
     parser.add_argument("--casanovo-max-length", type=int, default=16)
     parser.add_argument("--out", type=Path, default=RESULTS / "speed")
@@ -330,16 +337,22 @@ def main() -> None:
             except (RuntimeError, subprocess.CalledProcessError,
                     OSError) as exc:
                 print(f"# Casanovo skipped: {exc}")
-        for label, path, _ in models:
-            ours = run_denovo(path, mgf, tmp / "out.mztab", beam=beam,
-                              batch_size=args.batch_size,
-                              threads=args.threads, repeats=args.repeats)
-            rows.append({"model": label, "beam": beam, "denovo": ours,
-                         "casanovo": casanovo})
+        for k, (label, path, _) in enumerate(models):
+            for mode in args.modes:
+                if mode == "evidence" and k:
+                    continue  # no model runs: once is enough
+                ours = run_denovo(path, mgf, tmp / "out.mztab", beam=beam,
+                                  batch_size=args.batch_size,
+                                  threads=args.threads,
+                                  repeats=args.repeats, mode=mode)
+                rows.append({"model": label if mode != "evidence" else "-",
+                             "mode": mode, "beam": beam, "denovo": ours,
+                             "casanovo": casanovo})
 
-    header = ("| model | beam | denovo spectra/s | casanovo spectra/s | "
-              "ratio | read | preprocess | model | decode | write |")
-    lines = [header, "|" + "---|" * 10]
+    header = ("| model | mode | beam | denovo spectra/s | casanovo "
+              "spectra/s | ratio | read | preprocess | model | decode | "
+              "evidence | write | evidence ms/spectrum |")
+    lines = [header, "|" + "---|" * 13]
     for row in rows:
         d, c = row["denovo"], row["casanovo"]
         st = d["stages"]
@@ -348,11 +361,12 @@ def main() -> None:
         ratio = f"{d['spectra_per_s'] / c['spectra_per_s']:.0f}x" if c \
             else "-"
         lines.append(
-            f"| {row['model']} | {row['beam']} | {d['spectra_per_s']:.1f} "
-            f"| {cas} | {ratio} "
-            + "".join(f"| {st[k]:.3f}s " for k in
-                      ("read", "preprocess", "model", "decode", "write"))
-            + "|")
+            f"| {row['model']} | {row['mode']} | {row['beam']} | "
+            f"{d['spectra_per_s']:.1f} | {cas} | {ratio} "
+            + "".join(f"| {st.get(k, 0.0):.3f}s " for k in
+                      ("read", "preprocess", "model", "decode", "evidence",
+                       "write"))
+            + f"| {1000 * st.get('evidence', 0.0) / max(d['n'], 1):.2f} |")
     table = "\n".join(lines)
     print(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)

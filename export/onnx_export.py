@@ -258,28 +258,35 @@ def _write_variant(kind: str, src: Path, dst: Path) -> None:
     onnx.save(dst_model, str(dst))
 
 
+def update_metadata(path: str | Path, props: Mapping[str, str]) -> None:
+    """Add or replace ``metadata_props`` of an exported model in place
+    (written to a temporary file first); the graph is untouched."""
+    path = Path(path)
+    proto = onnx.load(str(path))
+    merged = {p.key: p.value for p in proto.metadata_props}
+    merged.update(props)
+    del proto.metadata_props[:]
+    onnx.helper.set_model_props(proto, merged)
+    tmp = path.with_name(path.name + ".tmp")
+    onnx.save(proto, str(tmp))
+    tmp.replace(path)
+
+
 def set_evidence_scorer(path: str | Path, scorer: Any) -> None:
     """Store ``scorer`` in an exported model's metadata (format 2).
 
     The graph is untouched, so a model's scorer can be refitted without
     re-exporting it; a format-1 file becomes a format-2 file.
     """
-    path = Path(path)
-    proto = onnx.load(str(path))
-    props = {p.key: p.value for p in proto.metadata_props}
-    props.update({
-        k: v for k, v in contract.metadata_props(
-            vocabulary=Vocabulary.from_json(props["denovo.vocabulary"]),
-            preprocess=json.loads(props["denovo.preprocessing"]),
-            max_length=int(props["denovo.max_length"]),
-            refinement_steps=int(props["denovo.refinement_steps"]),
-            evidence_scorer=scorer).items()
-        if k in ("denovo.format_version", "denovo.evidence_scorer")})
-    del proto.metadata_props[:]
-    onnx.helper.set_model_props(proto, props)
-    tmp = path.with_name(path.name + ".tmp")
-    onnx.save(proto, str(tmp))
-    tmp.replace(path)
+    props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    new = contract.metadata_props(
+        vocabulary=Vocabulary.from_json(props["denovo.vocabulary"]),
+        preprocess=json.loads(props["denovo.preprocessing"]),
+        max_length=int(props["denovo.max_length"]),
+        refinement_steps=int(props["denovo.refinement_steps"]),
+        evidence_scorer=scorer)
+    update_metadata(path, {k: new[k] for k in ("denovo.format_version",
+                                               "denovo.evidence_scorer")})
 
 
 def export_onnx(model_or_checkpoint: TRM | str | Path, path: str | Path, *,
