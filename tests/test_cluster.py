@@ -126,7 +126,7 @@ def local():
 
 
 def run(out_dir, inputs, model, *, client=None, settings=SETTINGS,
-        cluster=SMALL_CHUNKS):
+        cluster=SMALL_CHUNKS, mode="hybrid"):
     """Sequence into out_dir/run.mztab and run.csv; returns the summary."""
     out_dir.mkdir(exist_ok=True)
     session = ModelSession(model, threads=1)
@@ -134,7 +134,8 @@ def run(out_dir, inputs, model, *, client=None, settings=SETTINGS,
                       inputs=inputs, session=session,
                       decode=settings["decode"]) as writers:
         return sequence_files(inputs, session=session, writers=writers,
-                              client=client, cluster=cluster, **settings)
+                              client=client, cluster=cluster, mode=mode,
+                              **settings)
 
 
 def outputs(out_dir):
@@ -151,9 +152,12 @@ def test_the_model_depends_on_batch_mates(tmp_path, inputs, model):
     assert outputs(tmp_path / "a")[1] != outputs(tmp_path / "b")[1]
 
 
-def test_cluster_output_is_byte_identical(tmp_path, inputs, model, local):
-    single = run(tmp_path / "single", inputs, model)
-    many = run(tmp_path / "cluster", inputs, model, client=local[1])
+@pytest.mark.parametrize("mode", ["hybrid", "model", "evidence"])
+def test_cluster_output_is_byte_identical(tmp_path, inputs, model, local,
+                                          mode):
+    single = run(tmp_path / "single", inputs, model, mode=mode)
+    many = run(tmp_path / "cluster", inputs, model, client=local[1],
+               mode=mode)
     assert outputs(tmp_path / "single") == outputs(tmp_path / "cluster")
     assert (many.n_spectra, many.n_sequenced, many.skipped) == \
         (single.n_spectra, single.n_sequenced, single.skipped)

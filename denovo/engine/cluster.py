@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import hashlib
 import logging
 import pickle
 import threading
@@ -119,8 +120,8 @@ def _engine_for(model: str | None, threads: int, engine_kwargs: dict):
     from .pipeline import Engine
     from .session import ModelSession
 
-    key = (threading.get_ident(), model, threads,
-           repr(sorted(engine_kwargs.items())))
+    settings = hashlib.sha1(pickle.dumps(sorted(engine_kwargs.items())))
+    key = (threading.get_ident(), model, threads, settings.hexdigest())
     with _LOCK:
         engine = _ENGINES.get(key)
         if engine is not None:
@@ -361,7 +362,8 @@ def sequence_on_cluster(inputs: Iterable, client, *, model=None,
                         mztab=None, csv=None, decode=None,
                         config: EngineConfig | None = None,
                         cluster: ClusterConfig | None = None,
-                        rescore: bool = False, progress: bool = False):
+                        rescore: bool = False, mode: str = "hybrid",
+                        scorer=None, progress: bool = False):
     """Sequence files on a Dask cluster into mzTab and/or CSV files.
 
     The library form of ``denovo sequence --scheduler``: same settings,
@@ -381,7 +383,7 @@ def sequence_on_cluster(inputs: Iterable, client, *, model=None,
         Output paths (at least one).
     decode, config, cluster
         Decoding, engine and chunking settings.
-    rescore, progress
+    rescore, mode, scorer, progress
         As for :func:`~denovo.engine.pipeline.sequence_files`.
 
     Returns
@@ -401,5 +403,6 @@ def sequence_on_cluster(inputs: Iterable, client, *, model=None,
                       decode=decode) as writers:
         return sequence_files(inputs, session=session, decode=decode,
                               config=config, writers=writers,
-                              rescore=rescore, progress=progress,
-                              client=client, cluster=cluster)
+                              rescore=rescore, mode=mode, scorer=scorer,
+                              progress=progress, client=client,
+                              cluster=cluster)
