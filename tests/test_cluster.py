@@ -249,13 +249,16 @@ def test_chunk_that_keeps_failing_stops_the_run(tmp_path, inputs, model,
         "injected failure" in alone.output
 
 
-@pytest.mark.parametrize("case", ["ok", "missing", "unreadable"])
+@pytest.mark.parametrize("case", ["ok", "missing", "unreadable",
+                                  "damaged"])
 def test_cli_exit_codes_match_a_single_process(tmp_path, model, local,
                                                case):
     path = tmp_path / "in.mgf"
     path.write_text(EXAMPLE.read_text())
     if case == "missing":
         path = tmp_path / "nothere.mgf"
+    elif case == "damaged":  # cut inside a block: finishes, exit 3
+        path.write_bytes(EXAMPLE.read_bytes()[:30000])
     elif case == "unreadable":
         path = tmp_path / "in.mzML"
         path.write_text("<indexedmzML><mzML><run><spectrumList count='1'>"
@@ -269,6 +272,7 @@ def test_cli_exit_codes_match_a_single_process(tmp_path, model, local,
         codes.append(res.exit_code)
     assert codes[0] == codes[1]
     assert (codes[0] == 0) == (case == "ok")
+    assert (codes[0] == 3) == (case == "damaged")
     if case == "ok":
         assert (tmp_path / "0.mztab").read_text().splitlines()[4:] == \
             (tmp_path / "2.mztab").read_text().splitlines()[4:]
