@@ -30,6 +30,7 @@ import pickle
 import threading
 import time
 import uuid
+from concurrent.futures import CancelledError
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -287,13 +288,17 @@ def run_chunks(spectra: Iterable, *, client, session, engine_kwargs: dict,
 
 def _collect(entry, distributed, seconds: dict, stats, retries: int):
     number, chunk, future, submitted = entry
+    # distributed >= 2024.4 raises its own subclass of CancelledError
+    cancelled = (CancelledError, getattr(distributed.client,
+                                         "FutureCancelledError",
+                                         CancelledError))
     try:
         out = future.result()
     except distributed.KilledWorker as exc:
         raise ClusterError(
             f"chunk {number} ({_where(chunk)}) was lost: its worker died "
             f"each time it ran it ({exc})") from None
-    except distributed.client.FutureCancelledError as exc:
+    except cancelled as exc:
         raise ClusterError(
             f"chunk {number} ({_where(chunk)}) was cancelled ({exc}); "
             "did the scheduler go away?") from None
