@@ -35,7 +35,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from .pipeline import WINDOW_BATCHES, EngineConfig, Result, _timed, _usable
+from .pipeline import (WINDOW_BATCHES, EngineConfig, Result, Summary,
+                       _timed, _usable)
 from .session import MODELS_DIR
 
 __all__ = ["ClusterConfig", "ClusterError", "ClusterStats", "connect",
@@ -368,7 +369,7 @@ def sequence_on_cluster(inputs: Iterable, client, *, model=None,
                         config: EngineConfig | None = None,
                         cluster: ClusterConfig | None = None,
                         rescore: bool = False, mode: str = "hybrid",
-                        scorer=None, progress: bool = False):
+                        scorer=None, progress: bool = False) -> Summary:
     """Sequence files on a Dask cluster into mzTab and/or CSV files.
 
     The library form of ``denovo sequence --scheduler``: same settings,
