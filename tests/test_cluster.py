@@ -372,3 +372,17 @@ def test_dead_worker_is_replaced_or_reported(tmp_path, inputs, model,
         run(tmp_path / "cluster", inputs, model, client=client)
     assert (tmp_path / "killed").exists()
     assert outputs(tmp_path / "single") == outputs(tmp_path / "cluster")
+
+
+def test_settings_are_checked(tmp_path):
+    with pytest.raises(ValueError):
+        ClusterConfig(chunk_spectra=0)
+    with pytest.raises(ValueError):
+        ClusterConfig(retries=-1)
+    with pytest.raises(ValueError, match="not both"):
+        with connect(workers=1, scheduler="tcp://127.0.0.1:1"):
+            pass
+    res = CliRunner().invoke(main, [
+        "sequence", str(EXAMPLE), "--workers", "1", "--scheduler",
+        "tcp://127.0.0.1:1", "-o", str(tmp_path / "o.mztab")])
+    assert res.exit_code == 2 and "not both" in res.output
