@@ -386,3 +386,21 @@ def test_settings_are_checked(tmp_path):
         "sequence", str(EXAMPLE), "--workers", "1", "--scheduler",
         "tcp://127.0.0.1:1", "-o", str(tmp_path / "o.mztab")])
     assert res.exit_code == 2 and "not both" in res.output
+
+
+def test_two_drivers_share_one_cluster(tmp_path, inputs, model, local):
+    """Several drivers (one per group of files) on one scheduler: the
+    way past one driver's reading speed."""
+    groups = {"a": inputs[:2], "b": inputs[1:]}
+    for name, files in groups.items():
+        run(tmp_path / f"single_{name}", files, model)
+    threads = [threading.Thread(target=run, args=(
+        tmp_path / f"cluster_{name}", files, model),
+        kwargs={"client": local[1]}) for name, files in groups.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for name in groups:
+        assert outputs(tmp_path / f"single_{name}") == \
+            outputs(tmp_path / f"cluster_{name}")
