@@ -404,3 +404,12 @@ def test_two_drivers_share_one_cluster(tmp_path, inputs, model, local):
     for name in groups:
         assert outputs(tmp_path / f"single_{name}") == \
             outputs(tmp_path / f"cluster_{name}")
+
+
+def test_a_worker_with_another_version_refuses(tmp_path, inputs, model,
+                                               local, monkeypatch):
+    import denovo
+
+    monkeypatch.setattr(denovo, "__version__", "0.0.0-other")
+    with pytest.raises(ClusterError, match="denovo 0.0.0-other"):
+        run(tmp_path / "c", inputs, model, client=local[1])

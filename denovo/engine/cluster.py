@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from .. import __version__ as _VERSION
 from .pipeline import (WINDOW_BATCHES, EngineConfig, Result, Summary,
                        _timed, _usable)
 from .session import MODELS_DIR
@@ -142,8 +143,18 @@ def _engine_for(model: str | None, threads: int, engine_kwargs: dict):
 
 
 def _run_chunk(spectra: list, model: str | None, threads: int,
-               engine_kwargs: dict) -> _ChunkOutput:
-    """Worker task: sequence one chunk; results come back spectrum-less."""
+               engine_kwargs: dict, version: str) -> _ChunkOutput:
+    """Worker task: sequence one chunk; results come back spectrum-less.
+
+    A worker with another denovo version than the driver refuses: its
+    results could differ from a single-process run.
+    """
+    import denovo
+
+    if denovo.__version__ != version:
+        raise ClusterError(f"a worker runs denovo {denovo.__version__}, "
+                           f"the driver {version}; install the same "
+                           "version on both")
     engine, open_seconds = _engine_for(model, threads, engine_kwargs)
     before = dict(engine.stage_seconds)
     start = time.perf_counter()
@@ -262,7 +273,7 @@ def run_chunks(spectra: Iterable, *, client, session, engine_kwargs: dict,
 
     def submit(number: int, chunk: list) -> None:
         future = client.submit(
-            _run_chunk, chunk, model, threads, engine_kwargs,
+            _run_chunk, chunk, model, threads, engine_kwargs, _VERSION,
             key=f"denovo-chunk-{tag}-{number}", pure=False,
             retries=cluster.retries)
         queue.append((number, chunk, future, time.perf_counter()))
