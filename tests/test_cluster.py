@@ -413,3 +413,34 @@ def test_a_worker_with_another_version_refuses(tmp_path, inputs, model,
     monkeypatch.setattr(denovo, "__version__", "0.0.0-other")
     with pytest.raises(ClusterError, match="denovo 0.0.0-other"):
         run(tmp_path / "c", inputs, model, client=local[1])
+
+
+def test_engine_cache_is_per_thread_and_bounded(model, monkeypatch):
+    cluster_module._ENGINES.clear()
+    opened = []
+    together = threading.Barrier(3)  # alive at once: distinct thread ids
+
+    idents = set()
+
+    def run_in_thread(settings):
+        together.wait()
+        idents.add(threading.get_ident())
+        for kwargs in settings:
+            opened.append(cluster_module._engine_for(
+                str(model), 1, kwargs)[1] > 0)
+
+    one = {"config": EngineConfig(batch_size=2, threads=1)}
+    two = {"config": EngineConfig(batch_size=3, threads=1)}
+    three = {"config": EngineConfig(batch_size=4, threads=1)}
+    threads = [threading.Thread(target=run_in_thread,
+                                args=([one, two, one, three, one],))
+               for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # per thread: one, two opened; one cached; three evicts two; one cached
+    assert opened.count(True) == 9 and opened.count(False) == 6
+    assert len(idents) == 3
+    # (other tests' worker threads may still add their own entries)
+    assert sum(k[0] in idents for k in cluster_module._ENGINES) == 6

@@ -16,7 +16,7 @@ model once (a cache per worker thread, keyed by model and settings).
 A chunk that raises is retried (``ClusterConfig.retries``), one whose
 worker dies is resubmitted by the scheduler; if it still fails the run
 stops with that chunk named, after writing the rows before it, as a
-single-process run stops at a bad spectrum. Dask (``distributed``) is
+single-process run stops at the same error. Dask (``distributed``) is
 imported only here and only when a cluster is asked for.
 """
 
@@ -49,7 +49,7 @@ INSTALL_HINT = (
     "sequencing on a cluster needs Dask; install the 'cluster' extra "
     "(pip install -e \".[cluster]\" in a checkout) or "
     "pip install \"dask[distributed]\"")
-_CACHE_SIZE = 4  # engines kept per worker thread (distinct settings)
+_CACHE_SIZE = 2  # engines kept per worker thread (distinct settings)
 
 
 class ClusterError(RuntimeError):
@@ -137,8 +137,9 @@ def _engine_for(model: str | None, threads: int, engine_kwargs: dict):
     seconds = time.perf_counter() - start
     with _LOCK:
         _ENGINES[key] = engine
-        while len(_ENGINES) > _CACHE_SIZE:
-            _ENGINES.popitem(last=False)
+        mine = [k for k in _ENGINES if k[0] == key[0]]  # oldest first
+        for old in mine[:-_CACHE_SIZE]:
+            del _ENGINES[old]
     return engine, seconds
 
 
