@@ -232,7 +232,7 @@ def test_peak_once_counts_each_peak_at_one_cleavage():
 
 def test_scorer_round_trip_and_version_check(tmp_path):
     scorer = _hand_scorer(model_weight=2.0,
-                          confidence={"evidence": {"weights": [0] * 8,
+                          confidence={"evidence": {"weights": [0] * 9,
                                                    "bias": 0.0}})
     path = tmp_path / "s.json"
     scorer.save(path)

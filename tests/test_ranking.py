@@ -74,35 +74,41 @@ def test_evidence_mode_needs_no_model_and_reads_real_spectra():
 
 def test_hybrid_pools_the_model_beam_with_the_search(tmp_path):
     """A spectrum whose ladder spells PEPTLDEK and a model that says
-    PEPTLDEK: the hybrid finds it with both terms; the model's peptide
-    joins the pool even where the spectrum shows nothing."""
-    path = make_model(tmp_path / "m.onnx", peptide_logits(tuple("PEPTLDEK")))
+    PETPLDEK (same mass): both join the pool with both terms; the peaks
+    decide. Where the peaks support nothing, nothing is reported."""
+    from denovo.core.decode import DecodeConfig
+
+    path = make_model(tmp_path / "m.onnx", peptide_logits(tuple("PETPLDEK")))
     session = ModelSession(path, threads=1)
     scorer = replace(load_default_scorer(), model_weight=1.0)
-    engine = Engine(session, mode="hybrid", scorer=scorer)
+    engine = Engine(session, mode="hybrid", scorer=scorer,
+                    decode=DecodeConfig(top_k=50))
     (ladder,) = list(engine.run([_ladder("PEPTLDEK")]))
     best = ladder.matches[0]
     assert best.candidate.tokens == tuple("PEPTLDEK")
     assert {"evidence", "model", "confidence"} <= set(best.terms)
-    empty = _ladder("PEPTLDEK")
+    sources = {m.candidate.tokens: m.terms["source"] for m in ladder.matches}
+    assert sources[tuple("PETPLDEK")] == "model"
+    assert sources[tuple("PEPTLDEK")] == "search"
     empty = Spectrum(np.array([200.0, 300.0]), np.ones(2, np.float32),
-                     empty.precursor_mz, charge=2, index=1, source="x.mgf")
-    (result,) = list(Engine(session, mode="hybrid", scorer=replace(
-        scorer, model_weight=100.0)).run([empty]))
-    assert result.matches[0].candidate.tokens == tuple("PEPTLDEK")
-    assert result.matches[0].terms["source"] == "model"
+                     _ladder("PEPTLDEK").precursor_mz, charge=2, index=1,
+                     source="x.mgf")
+    (result,) = list(engine.run([empty]))
+    assert result.status == "no_mass_match" and not result.matches
     (alone,) = list(Engine(session, mode="model").run([empty]))
+    assert alone.matches[0].candidate.tokens == tuple("PETPLDEK")
     assert alone.matches[0].terms == {}
 
 
 def test_confidence_features_and_probabilities():
     terms = [{"evidence": 4.0, "model": -1.0, "source": "search"},
              {"evidence": 1.0, "model": -2.0, "source": "model"}]
-    feats = candidate_features([5.0, 2.0], terms, [10, 8], 3)
+    feats = candidate_features([5.0, 2.0], terms, [10, 8], 3, [1.5, 3.0])
     assert feats.shape == (2, len(FEATURES))
     assert feats[0, FEATURES.index("lead")] == 3.0
     assert feats[1, FEATURES.index("lead")] == -3.0
     assert feats[0, FEATURES.index("charge_3_plus")] == 1.0
+    assert feats[1, FEATURES.index("mass_error_ppm")] == 3.0
     conf = Confidence(tuple([1.0] + [0.0] * (len(FEATURES) - 1)), 0.0)
     p = conf(feats)
     assert p[0] > p[1] and np.all((p > 0) & (p < 1))
@@ -134,3 +140,26 @@ def test_format_2_model_carries_its_scorer_and_format_1_still_reads(
     # the engine falls back to the packaged scorer
     engine = Engine(ModelSession(old), mode="hybrid")
     assert engine.ranker.search.scorer == load_default_scorer()
+
+
+def test_evidence_guides_the_model_beam():
+    """Beam width 1, a model that slightly prefers PETPLDEK and a spectrum
+    whose ladder spells PEPTLDEK: the guided beam follows the peaks, the
+    plain beam the model."""
+    from denovo.core.decode import DecodeConfig, Decoder
+
+    ranker = Ranker(VOCAB, replace(load_default_scorer(), beam_guide=1.0))
+    spectrum = _ladder("PEPTLDEK")
+    peaks = ranker.peaks(spectrum)
+    logits = 0.6 * peptide_logits(tuple("PETPLDEK")) \
+        + 0.5 * peptide_logits(tuple("PEPTLDEK"))
+    lp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    decoder = Decoder(VOCAB, DecodeConfig(beam=1))
+    mass = np.array([(spectrum.precursor_mz - 1.00727646677) * 2])
+    plain = decoder.candidates(decoder.decode_arrays(lp[None], mass))[0]
+    guided = decoder.candidates(decoder.decode_arrays(
+        lp[None], mass, ranker.guide([peaks], [2])))[0]
+    assert plain[0].tokens == tuple("PETPLDEK")
+    assert guided[0].tokens == tuple("PEPTLDEK")
+    off = replace(load_default_scorer(), beam_guide=0.0)
+    assert Ranker(VOCAB, off).guide([peaks], [2]) is None

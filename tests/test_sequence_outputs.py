@@ -154,7 +154,10 @@ def test_flagged_rows_never_outrank_matched_ones(tmp_path, mgf, pep_model):
             fh.write(f"BEGIN IONS\nPEPMASS={mz}\nCHARGE=1+\n{peaks}\n"
                      "END IONS\n")
     table = tmp_path / "out.csv"
-    result = _run([mgf, "-m", pep_model, "--csv", table, "--beam", "1"])
+    # model mode: flagged rows carry the best unconstrained peptide (the
+    # search modes write no peptide for them)
+    result = _run([mgf, "-m", pep_model, "--csv", table, "--beam", "1",
+                   "--mode", "model"])
     assert result.exit_code == 0, result.output
     rows = [r for r in _csv(table) if r["sequence"]]
     statuses = {r["status"] for r in rows}

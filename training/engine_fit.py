@@ -8,8 +8,10 @@ The evidence scorer (``python -m training.evidence_scorer``) says how
 strong a cleavage is; this command fits what sits on top of it, on
 annotated **train-side** spectra only:
 
-* ``model_weight``, the weight of the model's mean log-probability in the
-  hybrid rank score, chosen by top-1 peptide recall on train-side spectra
+* ``beam_guide``, the weight of the cleavage evidence added at every
+  extension of the model's beam, and ``model_weight``, the weight of the
+  model's mean log-probability in the hybrid rank score, chosen together
+  by top-1 peptide recall on train-side spectra
   the model was never trained on (by default the train side of the
   sources added after the bundled models were trained: HeLa and
   ProteomeTools-171), because a model scores the spectra it memorised far
@@ -45,6 +47,7 @@ from .evidence_scorer import TRAIN_MGF, holdout, load_examples
 MODEL_SOURCES = ("QEPlus2_10212016_40_F5.mgf", "pepnet_124.mgf",
                  "proteometools_hcd_82.msp", "yeast_small.mzML")
 WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+GUIDES = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 
 __all__ = ["ranked_lists", "best_weight", "fit_confidence", "main"]
@@ -84,7 +87,7 @@ def best_weight(examples, lists, weights=WEIGHTS, log=print):
     return best, table
 
 
-def fit_confidence(examples, lists, weight, mode: str):
+def fit_confidence(examples, lists, weight, mode: str, ranker):
     """Logistic calibration of the top candidate's correctness."""
     from sklearn.linear_model import LogisticRegression
 
@@ -99,7 +102,9 @@ def fit_confidence(examples, lists, weight, mode: str):
             ranked = matches
         feats = candidate_features(
             scores, [m.terms for m in ranked],
-            [len(m.candidate.tokens) for m in ranked], ranked[0].charge)
+            [len(m.candidate.tokens) for m in ranked], ranked[0].charge,
+            ranker.mass_errors([m.candidate.tokens for m in ranked],
+                               ex.precursor_mass))
         x.append(feats[0])
         y.append(peptide_key(ranked[0].candidate.tokens) == ex.key)
     x, y = np.array(x), np.array(y)
@@ -139,8 +144,8 @@ def main(argv=None) -> None:
         print(f"evidence mode: {len(held)} held-out train-side spectra")
         engine = Engine(None, mode="evidence", scorer=scorer, decode=decode)
         lists = ranked_lists(held, engine)
-        confidence["evidence"], info = fit_confidence(held, lists, 0.0,
-                                                      "evidence")
+        confidence["evidence"], info = fit_confidence(
+            held, lists, 0.0, "evidence", engine.ranker)
         record["evidence"] = info
         fitted = replace(scorer, confidence=confidence)
     else:
@@ -150,17 +155,27 @@ def main(argv=None) -> None:
         unseen = [ex for ex in examples if ex.source not in MODEL_SOURCES]
         print(f"hybrid mode: {len(unseen)} train-side spectra the model "
               "never saw")
-        engine = Engine(session, mode="hybrid", decode=decode,
-                        scorer=replace(scorer, model_weight=0.0))
-        lists = ranked_lists(unseen, engine)
-        weight, table = best_weight(unseen, lists)
-        confidence["hybrid"], info = fit_confidence(unseen, lists, weight,
-                                                    "hybrid")
+        best = None
+        tables = {}
+        for guide in GUIDES:  # evidence inside the model's beam
+            print(f"beam guide {guide}:")
+            engine = Engine(session, mode="hybrid", decode=decode,
+                            scorer=replace(scorer, model_weight=0.0,
+                                           beam_guide=guide))
+            lists = ranked_lists(unseen, engine)
+            weight, table = best_weight(unseen, lists)
+            tables[guide] = table
+            if best is None or table[weight] > best[0] + 1e-9:
+                best = (table[weight], guide, weight, lists)
+        _, guide, weight, lists = best
+        confidence["hybrid"], info = fit_confidence(
+            unseen, lists, weight, "hybrid", engine.ranker)
         record.update(model=str(session.path.name), model_weight=weight,
-                      recall_by_weight=table, hybrid=info)
+                      beam_guide=guide, recall_by_guide_and_weight=tables,
+                      hybrid=info)
         fitted = replace(scorer, model_weight=float(weight),
-                         confidence=confidence)
-        print(f"model weight {weight}")
+                         beam_guide=float(guide), confidence=confidence)
+        print(f"model weight {weight}, beam guide {guide}")
         if args.write_model:
             from export.onnx_export import set_evidence_scorer
             set_evidence_scorer(session.path, fitted)

@@ -35,6 +35,7 @@ import numpy as np
 from numba import njit
 
 from .constants import C13_SPACING, H2O
+from .evidence import N_FEATURES, _features_into
 from .vocab import DEFAULT_VOCABULARY, END, PAD, Vocabulary
 
 __all__ = [
@@ -127,9 +128,16 @@ def _fits(mass, centers, tol):
 @njit(cache=True, nogil=True)
 def _search_inplace(lp, masses, kind, merge_from, merge_into, centers,
                     tol, lo, hi, resolution, max_residue, beam,
-                    constrained, out_tokens, out_len, out_score, out_aa):
+                    constrained, out_tokens, out_len, out_score, out_aa,
+                    g_mz, g_weight, g_charge, g_w, g_bias, g_tol, g_ppm,
+                    g_max_z, g_lambda):
     """Beam search for one spectrum; writes the top-k into ``out_*``.
 
+    With ``g_lambda > 0`` the spectrum guides the beam: every extension
+    also earns ``g_lambda`` times the cleavage log-odds of its new prefix
+    mass (:mod:`denovo.core.evidence`, peaks ``g_mz``/``g_weight``,
+    linear weights ``g_w``/``g_bias``), and finished peptides are ranked
+    by mean model log-prob plus ``g_lambda`` times mean evidence.
     Returns the number of candidates found (sorted best first).
     """
     n_slots, n_vocab = lp.shape
@@ -143,6 +151,13 @@ def _search_inplace(lp, masses, kind, merge_from, merge_into, centers,
     new_mass = np.zeros(beam)
     new_total = np.zeros(beam)
     cand_score = np.empty(beam * n_vocab)
+    cand_model = np.empty(beam * n_vocab)
+    cand_ev = np.empty(beam * n_vocab)
+    evid = np.zeros(beam)
+    new_evid = np.zeros(beam)
+    feats = np.zeros(N_FEATURES)
+    no_owner = np.zeros(0, np.int64)
+    guided = g_lambda > 0.0 and constrained
     cand_parent = np.empty(beam * n_vocab, np.int64)
     cand_token = np.empty(beam * n_vocab, np.int64)
     step_lp = np.empty(n_vocab)
@@ -160,7 +175,7 @@ def _search_inplace(lp, masses, kind, merge_from, merge_into, centers,
                     continue
                 if constrained and not _fits(mass[b], centers, tol):
                     continue
-                score = (total[b] + end_lp) / (t + 1)
+                score = (total[b] + end_lp + g_lambda * evid[b]) / (t + 1)
                 if n_found == k_max and score <= out_score[k_max - 1]:
                     continue
                 pos = min(n_found, k_max - 1)
@@ -212,7 +227,15 @@ def _search_inplace(lp, masses, kind, merge_from, merge_into, centers,
                             break
                     if not ok:
                         continue
-                cand_score[n_cand] = total[b] + x
+                s = 0.0
+                if guided and kv == _RESIDUE:
+                    _features_into(g_mz, g_weight, m, centers[0], g_charge,
+                                   g_tol, g_ppm, g_max_z, no_owner, -1,
+                                   feats)
+                    s = g_bias + np.dot(feats, g_w)
+                cand_model[n_cand] = total[b] + x
+                cand_ev[n_cand] = evid[b] + s
+                cand_score[n_cand] = total[b] + x + g_lambda * (evid[b] + s)
                 cand_parent[n_cand] = b
                 cand_token[n_cand] = v
                 n_cand += 1
@@ -229,11 +252,13 @@ def _search_inplace(lp, masses, kind, merge_from, merge_into, centers,
             new_tokens[j, t] = v
             new_lp[j, t] = step_lp[v]
             new_mass[j] = mass[p] + masses[v]
-            new_total[j] = cand_score[c]
+            new_total[j] = cand_model[c]
+            new_evid[j] = cand_ev[c]
         tokens, new_tokens = new_tokens, tokens
         token_lp, new_lp = new_lp, token_lp
         mass, new_mass = new_mass, mass
         total, new_total = new_total, total
+        evid, new_evid = new_evid, evid
         n_active = n_keep
     return n_found
 
@@ -242,6 +267,22 @@ def _search_inplace(lp, masses, kind, merge_from, merge_into, centers,
 def beam_search_batch(log_probs, precursor_mass, masses, kind, merge_from,
                       merge_into, isotope_errors, tol_ppm, lo, hi,
                       resolution, beam, top_k, tol_da=0.0):
+    """See :func:`guided_beam_search_batch` (no guide)."""
+    empty = np.zeros((log_probs.shape[0], 1))
+    return guided_beam_search_batch(
+        log_probs, precursor_mass, masses, kind, merge_from, merge_into,
+        isotope_errors, tol_ppm, lo, hi, resolution, beam, top_k, tol_da,
+        empty, empty, np.zeros(log_probs.shape[0], np.int64),
+        np.zeros(log_probs.shape[0], np.int64), np.zeros(N_FEATURES), 0.0,
+        0.02, False, 2, 0.0)
+
+
+@njit(cache=True, nogil=True)
+def guided_beam_search_batch(log_probs, precursor_mass, masses, kind,
+                             merge_from, merge_into, isotope_errors, tol_ppm,
+                             lo, hi, resolution, beam, top_k, tol_da,
+                             g_mz, g_weight, g_n, g_charge, g_w, g_bias,
+                             g_tol, g_ppm, g_max_z, g_lambda):
     """Decode a batch with mass control; fall back to unconstrained.
 
     Parameters
@@ -264,6 +305,11 @@ def beam_search_batch(log_probs, precursor_mass, masses, kind, merge_from,
     beam, top_k : int
     tol_da : float
         Added to the ppm tolerance (Da); 0 for a pure ppm window.
+    g_mz, g_weight : float64[B, P], g_n : int64[B], g_charge : int64[B]
+        Evidence peaks per spectrum (``prepare_peaks``, padded, ``g_n``
+        used) and precursor charges, for the guide; ``g_w``, ``g_bias``,
+        ``g_tol``, ``g_ppm``, ``g_max_z``: the linear cleavage scorer and
+        its fragment settings; ``g_lambda``: the guide's weight (0: off).
 
     Returns
     -------
@@ -291,16 +337,20 @@ def beam_search_batch(log_probs, precursor_mass, masses, kind, merge_from,
             for j in range(isotope_errors.size):
                 centers[j] = pm - H2O - isotope_errors[j] * C13_SPACING
             tol = pm * tol_ppm * 1e-6 + tol_da
+            n = g_n[i]
             found = _search_inplace(
                 log_probs[i], masses, kind, merge_from, merge_into,
                 centers, tol, lo, hi, resolution, max_residue, beam, True,
-                tokens[i], lengths[i], scores[i], aa[i])
+                tokens[i], lengths[i], scores[i], aa[i], g_mz[i, :n],
+                g_weight[i, :n], g_charge[i], g_w, g_bias, g_tol, g_ppm,
+                g_max_z, g_lambda)
             flags[i, :found] = 1
         if found == 0:
             found = _search_inplace(
                 log_probs[i], masses, kind, merge_from, merge_into,
                 centers, 0.0, lo, hi, resolution, max_residue, beam, False,
-                tokens[i], lengths[i], scores[i], aa[i])
+                tokens[i], lengths[i], scores[i], aa[i], g_mz[i, :0],
+                g_weight[i, :0], 0, g_w, 0.0, g_tol, g_ppm, g_max_z, 0.0)
             flags[i, :found] = 0
     return tokens, lengths, scores, aa, flags
 
@@ -400,13 +450,18 @@ class Decoder:
         return self._lo, self._hi
 
     def decode_arrays(self, log_probs: np.ndarray,
-                      precursor_mass: np.ndarray) -> tuple:
-        """Run :func:`beam_search_batch`; see it for the returned arrays.
+                      precursor_mass: np.ndarray, guide=None) -> tuple:
+        """Run :func:`guided_beam_search_batch`; see it for the returned
+        arrays.
 
         Parameters
         ----------
         log_probs : float32[B, L, V]
         precursor_mass : float64[B], neutral (NaN or <= 0 if unknown).
+        guide
+            None, or the tuple ``(g_mz, g_weight, g_n, g_charge, g_w,
+            g_bias, g_tol, g_ppm, g_max_z, g_lambda)`` of the kernel: the
+            spectrum's fragment evidence added at every extension.
         """
         lp = np.ascontiguousarray(log_probs, np.float32)
         pm = np.ascontiguousarray(precursor_mass, np.float64).reshape(-1)
@@ -420,13 +475,18 @@ class Decoder:
         known = pm[np.isfinite(pm)]
         lo, hi = self.table(float(known.max()) if known.size else 0.0)
         cfg = self.config
-        out = beam_search_batch(
+        if guide is None:
+            b = lp.shape[0]
+            guide = (np.zeros((b, 1)), np.zeros((b, 1)),
+                     np.zeros(b, np.int64), np.zeros(b, np.int64),
+                     np.zeros(N_FEATURES), 0.0, 0.02, False, 2, 0.0)
+        out = guided_beam_search_batch(
             lp, pm if cfg.mass_control else np.full_like(pm, np.nan),
             self.masses, self.kind, self.merge_from,
             self.merge_into, self.isotope_errors,
             0.0 if cfg.precursor_tol_da else float(cfg.precursor_tol_ppm),
             lo, hi, float(cfg.resolution), int(cfg.beam), int(cfg.top_k),
-            float(cfg.precursor_tol_da or 0.0))
+            float(cfg.precursor_tol_da or 0.0), *guide)
         if not cfg.mass_control:
             out[4][:] = np.where(out[4] < 0, -1, self._fits(out, pm))
         return out

@@ -142,7 +142,7 @@ def _best_peak(mz, weight, x, tol, ppm):
 
 
 @njit(cache=True, nogil=True)
-def ion_mz(ion, p, total, charge_offset_unused=0.0):
+def ion_mz(ion, p, total):
     """m/z of ion type ``ion`` for prefix mass ``p`` of residue mass
     ``total``."""
     z = ION_CHARGE[ion]
@@ -318,7 +318,9 @@ class EvidenceScorer:
     log-frequency term scaled by ``prior_weight``; the search adds
     ``gap_penalty`` for every cleavage it skips (two residues, no peak);
     the engine's hybrid ranking adds ``model_weight`` times the model's
-    mean log-probability (:mod:`denovo.engine.ranking`); ``confidence``
+    mean log-probability (:mod:`denovo.engine.ranking`) and
+    ``beam_guide`` weighs the cleavage evidence inside the model's beam
+    (:func:`denovo.core.decode.guided_beam_search_batch`); ``confidence``
     maps a ranking mode to its calibration
     (:class:`denovo.engine.confidence.Confidence`); ``ranker`` holds
     fitted weights over whole-peptide features
@@ -333,6 +335,7 @@ class EvidenceScorer:
     prior_weight: float = 1.0
     gap_penalty: float = 0.0
     model_weight: float = 0.0
+    beam_guide: float = 0.0
     evidence: dict = field(default_factory=dict)
     confidence: dict = field(default_factory=dict)  # mode -> Confidence
     ranker: dict = field(default_factory=dict)  # peptide ranking weights
@@ -364,6 +367,7 @@ class EvidenceScorer:
                 "prior_weight": float(self.prior_weight),
                 "gap_penalty": float(self.gap_penalty),
                 "model_weight": float(self.model_weight),
+                "beam_guide": float(self.beam_guide),
                 "evidence": dict(self.evidence or {}),
                 "confidence": dict(self.confidence or {}),
                 "ranker": dict(self.ranker or {}),
@@ -384,6 +388,7 @@ class EvidenceScorer:
                    prior_weight=float(data.get("prior_weight", 1.0)),
                    gap_penalty=float(data.get("gap_penalty", 0.0)),
                    model_weight=float(data.get("model_weight", 0.0)),
+                   beam_guide=float(data.get("beam_guide", 0.0)),
                    evidence=dict(data.get("evidence", {})),
                    confidence=dict(data.get("confidence", {})),
                    ranker=dict(data.get("ranker", {})),

@@ -15,7 +15,7 @@ window with exact masses (one window per isotope error).
 
 The dynamic programme lets two cleavages of one path claim the same peak
 (the classic error: a path that follows the b ladder, then reads the y
-peaks as b ions). :func:`peak_once_score` re-scores finished peptides with
+peaks as b ions). :func:`peak_once_batch` re-scores finished peptides with
 each peak given to one cleavage only; the engine ranks by that.
 
 I and L share one mass and are searched as one residue, reported as L.
@@ -38,7 +38,7 @@ from .evidence import (FEATURE_NAMES, ION_CHARGE, N_FEATURES, N_IONS,
 from .vocab import Vocabulary
 
 __all__ = ["SearchConfig", "EdgeTables", "EvidenceSearch",
-           "peak_once_score", "peak_once_features", "search_kernel",
+           "peak_once_batch", "peak_once_features", "search_kernel",
            "cleavage_prefixes"]
 
 _MAX_EDGE = 3  # residues per step at most (three only at a terminus)
@@ -118,6 +118,9 @@ class EdgeTables:
             return mass[order].copy(), tokens, score, is_nterm
 
         self.inner = table((1, 2), False)
+        # for spectra where no path of 1-2 residue steps reaches the
+        # precursor: steps of three residues inside the peptide too
+        self.inner_wide = table((1, 2, 3), False)
         self.start = table((1, 2, 3), True)
         self.end = table((1, 2, 3), False)
         self.max_inner = float(self.inner[0].max())
@@ -456,29 +459,6 @@ def cleavage_prefixes(tokens, vocabulary: Vocabulary) -> np.ndarray:
     return np.asarray(sites, np.float64)
 
 
-def peak_once_score(peaks, tokens, total: float, charge: int,
-                    scorer: EvidenceScorer,
-                    vocabulary: Vocabulary) -> float:
-    """Evidence of a whole peptide, each peak counted once, plus priors.
-
-    ``total`` is the residue mass the fragments are computed from (the
-    peptide's own, so y ions sit where this peptide puts them).
-    """
-    cfg = scorer.config
-    mz, weight = peaks
-    features = peak_once_features(
-        mz, weight, cleavage_prefixes(tokens, vocabulary), float(total),
-        int(charge), float(cfg.fragment_tol), cfg.ppm,
-        int(cfg.max_fragment_charge))
-    evidence = float(scorer.score(features).sum())
-    prior = scorer.token_log_prior
-    floor = min(prior.values()) if prior else 0.0
-    names = [t if isinstance(t, str) else vocabulary.tokens[t].name
-             for t in tokens]
-    return evidence + scorer.prior_weight * sum(prior.get(t, floor)
-                                                for t in names)
-
-
 @dataclass(frozen=True)
 class Found:
     """One peptide from the search: tokens, DP score, isotope error."""
@@ -529,20 +509,58 @@ class EvidenceSearch:
         # nodes read off y ions, let near-isobaric alternatives crowd the
         # k best: top-1 recall 0.230 vs 0.261 on the held-out train slice.)
         node_tol = tol_da
-        inner, start, end = (self.tables.inner, self.tables.start,
-                             self.tables.end)
-        tokens, lengths, scores, iso = search_spectrum(
-            mz, weight, float(precursor_mass), int(charge), self._isotopes,
-            float(ev.fragment_tol), ev.ppm, int(ev.max_fragment_charge),
-            tol_da, self._w, self._bias, node_tol, window,
-            inner[0], inner[1], inner[2], start[0], start[1], start[2],
-            end[0], end[1], end[2], cfg.paths_per_node, cfg.top_k)
+        start, end = self.tables.start, self.tables.end
+        for inner in (self.tables.inner, self.tables.inner_wide):
+            tokens, lengths, scores, iso = search_spectrum(
+                mz, weight, float(precursor_mass), int(charge),
+                self._isotopes, float(ev.fragment_tol), ev.ppm,
+                int(ev.max_fragment_charge), tol_da, self._w, self._bias,
+                node_tol, window, inner[0], inner[1], inner[2], start[0],
+                start[1], start[2], end[0], end[1], end[2],
+                cfg.paths_per_node, cfg.top_k)
+            if (lengths >= cfg.min_length).any():
+                break  # the wide steps only where nothing was found
         found = {}
         names = self._names
         for f in np.flatnonzero(lengths >= cfg.min_length):
             toks = tuple(names[t] for t in tokens[f, :lengths[f]])
             if toks not in found or found[toks].score < scores[f]:
                 found[toks] = Found(toks, float(scores[f]), int(iso[f]))
+        return sorted(found.values(), key=lambda f: -f.score)
+
+    def search_with(self, peaks, precursor_mass: float, charge: int,
+                    node_score) -> list:
+        """:meth:`search` with cleavage log-odds from ``node_score``
+        (features ``[n, N_FEATURES]`` -> ``[n]``) instead of the linear
+        scorer: slower (Python between kernels), for comparing model
+        classes."""
+        cfg, ev = self.config, self.evidence
+        mz, weight = peaks
+        window = cfg.window(precursor_mass)
+        tol_da = (ev.fragment_tol if not ev.ppm
+                  else ev.fragment_tol * 1e-6 * precursor_mass)
+        inner, start, end = (self.tables.inner, self.tables.start,
+                             self.tables.end)
+        found = {}
+        for k in cfg.isotope_errors:
+            total = precursor_mass - H2O - k * C13_SPACING
+            pos = np.concatenate(([0.0], candidate_prefixes(
+                mz, total, int(charge), int(ev.max_fragment_charge),
+                tol_da)))
+            feats = features_batch(mz, weight, pos[1:], total, int(charge),
+                                   float(ev.fragment_tol), ev.ppm,
+                                   int(ev.max_fragment_charge))
+            s_node = np.concatenate(([0.0], node_score(feats)))
+            tokens, lengths, scores, n = search_kernel(
+                pos, s_node, total, tol_da, window, inner[0], inner[1],
+                inner[2], start[0], start[1], start[2], end[0], end[1],
+                end[2], cfg.paths_per_node, cfg.top_k)
+            for f in range(n):
+                if lengths[f] < cfg.min_length:
+                    continue
+                toks = tuple(self._names[t] for t in tokens[f, :lengths[f]])
+                if toks not in found or found[toks].score < scores[f]:
+                    found[toks] = Found(toks, float(scores[f]), int(k))
         return sorted(found.values(), key=lambda f: -f.score)
 
     def encode(self, peptides) -> tuple[np.ndarray, np.ndarray]:

@@ -5,7 +5,7 @@ across spectra (it grows with peptide length and peak count). The
 confidence is a logistic model over what the engine knows about a
 candidate when it reports it — its rank score, its lead over the best
 other candidate of the spectrum, the evidence and model terms per
-cleavage, length and charge — fitted on annotated train-side spectra the
+cleavage, length, charge and precursor mass error — fitted on annotated train-side spectra the
 model never saw (``python -m training.engine_fit``), never on dev. Its
 parameters travel in the model file with the evidence scorer, one set per
 ranking mode, because the terms differ between modes.
@@ -21,13 +21,16 @@ __all__ = ["FEATURES", "Confidence", "candidate_features"]
 
 FEATURES = ("rank_score_per_residue", "lead", "evidence_per_residue",
             "model", "length", "charge_2", "charge_3_plus",
-            "from_search")
+            "from_search", "mass_error_ppm")
 NO_RIVAL_LEAD = 10.0  # lead of a candidate that has no rival
 
 
-def candidate_features(scores, terms, lengths, charge) -> np.ndarray:
+def candidate_features(scores, terms, lengths, charge,
+                       mass_errors=None) -> np.ndarray:
     """Feature rows ``[n, len(FEATURES)]`` for the ranked candidates of one
-    spectrum at one charge (``scores`` best first, ``terms`` dicts)."""
+    spectrum at one charge (``scores`` best first, ``terms`` dicts,
+    ``mass_errors`` |precursor - peptide| in ppm at the best isotope
+    error, 0 when not given)."""
     scores = np.asarray(scores, np.float64)
     n = scores.size
     out = np.zeros((n, len(FEATURES)))
@@ -41,7 +44,8 @@ def candidate_features(scores, terms, lengths, charge) -> np.ndarray:
                   t.get("evidence", 0.0) / length,
                   max(model, -10.0) if np.isfinite(model) else -10.0,
                   length / 10.0, float(charge == 2), float(charge >= 3),
-                  float(t.get("source", "search") == "search"))
+                  float(t.get("source", "search") == "search"),
+                  0.0 if mass_errors is None else float(mass_errors[k]))
     return out
 
 

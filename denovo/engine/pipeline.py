@@ -313,7 +313,7 @@ class Engine:
                 results.append(Result(s, (), s.status))
             elif not has_peaks[i]:
                 results.append(Result(s, (), NO_PEAKS_LEFT))
-            elif not matches[i]:  # evidence mode: nothing fits
+            elif not matches[i]:  # the search found nothing of this mass
                 results.append(Result(s, (), NO_MASS_MATCH))
             else:
                 rank = self._rank_key(s)
@@ -354,7 +354,7 @@ class Engine:
                 s = spectra[owner[row]]
                 has_peaks[owner[row]] |= s.mz.size > 0
                 jobs.append((s, int(charges[row]), mass[row], None, (),
-                             matches[owner[row]]))
+                             matches[owner[row]], None))
             self._rank_rows(jobs)
             return
         start = time.perf_counter()
@@ -374,7 +374,8 @@ class Engine:
 
     def _rank_rows(self, jobs) -> None:
         """Search, pool and rank spectra, each at one charge: ``jobs`` of
-        ``(spectrum, charge, mass, log_probs, model candidates, out)``.
+        ``(spectrum, charge, mass, log_probs, model candidates, out,
+        peaks or None)``.
 
         The search kernels release the GIL, so rows run on a small
         thread pool (``EngineConfig.threads``, 0 = all cores); each row
@@ -383,11 +384,12 @@ class Engine:
         start = time.perf_counter()
 
         def one(job):
-            spectrum, charge, mass, log_probs, cands, _ = job
+            spectrum, charge, mass, log_probs, cands, _, peaks = job
             return [Match(r.candidate, charge, r.terms)
                     for r in self.ranker.rank(
                         spectrum, charge, mass, log_probs=log_probs,
-                        model_candidates=cands, keep=self.top_k)]
+                        model_candidates=cands, keep=self.top_k,
+                        peaks=peaks)]
 
         pool = self._pool()
         found = pool.map(one, jobs) if pool is not None else map(one, jobs)
@@ -420,8 +422,12 @@ class Engine:
         seconds["model"] += time.perf_counter() - start
 
         start = time.perf_counter()
+        peaks = guide = None
+        if self.ranker is not None:
+            peaks = [self.ranker.peaks(spectra[owner[row]]) for row in rows]
+            guide = self.ranker.guide(peaks, charges[rows])
         found = self.decoder.candidates(
-            self.decoder.decode_arrays(log_probs, mass[rows]))
+            self.decoder.decode_arrays(log_probs, mass[rows], guide))
         seconds["decode"] += time.perf_counter() - start
         jobs = []
         for k, (row, cands) in enumerate(zip(rows, found, strict=True)):
@@ -430,7 +436,8 @@ class Engine:
                 matches[owner[row]].extend(Match(c, z) for c in cands)
             else:
                 jobs.append((spectra[owner[row]], z, mass[row],
-                             log_probs[k], cands, matches[owner[row]]))
+                             log_probs[k], cands, matches[owner[row]],
+                             peaks[k]))
         if jobs:
             self._rank_rows(jobs)
 

@@ -15,6 +15,10 @@ way, whatever its source:
 * ``model``: the model's mean log-probability of the peptide's tokens and
   END at their slots (I and L merged), the decoder's own score.
 
+When the search finds no peptide of the precursor mass that the peaks
+support, none is reported (the spectrum's row says ``no_mass_match``):
+the model alone then tends to write guesses such as ``LLLLLLLLK``.
+
 Modes: ``hybrid`` (both sources, both terms: the default), ``evidence``
 (the search and the evidence term alone: no neural model runs) and
 ``model`` (the model's beam and its score alone, as before the search
@@ -28,6 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..core.constants import C13_SPACING, H2O
 from ..core.decode import Candidate
 from ..core.evidence import EvidenceScorer
 from ..core.search import EvidenceSearch, SearchConfig
@@ -69,6 +74,9 @@ class Ranker:
         # Ablation switch: rank by the search's own path score (peaks may
         # count twice) instead of the peak-once rank score.
         self.peak_once = True
+        # Weight of the cleavage evidence inside the model's beam (0: the
+        # beam reads the model alone; its peptides are still re-ranked).
+        self.beam_guide = float(scorer.beam_guide)
         calibration = (scorer.confidence or {}).get(mode)
         self.confidence = (None if calibration is None
                            else Confidence.from_dict(calibration))
@@ -93,9 +101,45 @@ class Ranker:
         return _mean_log_prob(self._merged(log_probs), tokens, lengths)
 
     # -- the whole step ------------------------------------------------
+    def mass_errors(self, peptides, precursor_mass: float) -> np.ndarray:
+        """|precursor - peptide| in ppm, at the closest allowed isotope
+        error."""
+        tokens, lengths = self.search.encode(peptides)
+        masses = np.where(tokens >= 0, self.search._masses[tokens], 0.0)
+        mass = masses.sum(axis=1) + H2O
+        iso = np.asarray(self.search.config.isotope_errors, np.float64)
+        diff = np.abs(mass[:, None] - (precursor_mass
+                                        - iso[None, :] * C13_SPACING))
+        return diff.min(axis=1) / precursor_mass * 1e6
+
+    def guide(self, peaks_list, charges) -> tuple | None:
+        """The decoder's guide (:meth:`denovo.core.decode.Decoder.
+        decode_arrays`) for a batch of spectra, or None when off."""
+        if self.beam_guide <= 0:
+            return None
+        ev = self.search.evidence
+        width = max((p[0].size for p in peaks_list), default=1) or 1
+        g_mz = np.zeros((len(peaks_list), width))
+        g_weight = np.zeros((len(peaks_list), width))
+        g_n = np.zeros(len(peaks_list), np.int64)
+        for k, (mz, weight) in enumerate(peaks_list):
+            g_mz[k, :mz.size] = mz
+            g_weight[k, :mz.size] = weight
+            g_n[k] = mz.size
+        return (g_mz, g_weight, g_n, np.asarray(charges, np.int64),
+                self.search.scorer.weight_array,
+                float(self.search.scorer.bias), float(ev.fragment_tol),
+                ev.ppm, int(ev.max_fragment_charge), self.beam_guide)
+
+    def peaks(self, spectrum):
+        """The spectrum's peaks as the evidence kernels read them."""
+        return self.search.peaks(spectrum.mz, spectrum.intensity,
+                                 spectrum.precursor_mz)
+
     def rank(self, spectrum, charge: int, precursor_mass: float, *,
              log_probs: np.ndarray | None = None,
-             model_candidates=(), keep: int | None = None) -> list[Ranked]:
+             model_candidates=(), keep: int | None = None,
+             peaks=None) -> list[Ranked]:
         """Candidates of one spectrum at one charge, best first (the
         ``keep`` best, all by default).
 
@@ -104,19 +148,18 @@ class Ranker:
         """
         if self.mode == "model":
             return [Ranked(c, {"model": c.score}) for c in model_candidates]
-        peaks = self.search.peaks(spectrum.mz, spectrum.intensity,
-                                  spectrum.precursor_mz)
+        if peaks is None:
+            peaks = self.peaks(spectrum)
         found = self.search.search(peaks, precursor_mass, charge)
+        if not found:
+            # No peptide of this mass is supported by the peaks: report
+            # none (the model alone would write LLLL...-like guesses).
+            return []
         pool = {f.tokens: "search" for f in found}
-        fallback = []
         if self.mode == "hybrid":
             for c in model_candidates:
                 if c.mass_match:
                     pool.setdefault(_as_l(c.tokens), "model")
-                else:
-                    fallback.append(c)
-        if not pool:  # nothing fits the precursor: flag the model's best
-            return [Ranked(c, {"model": c.score}) for c in fallback]
         peptides = list(pool)
         if self.peak_once:
             evidence = self.search.rank_scores(peaks, peptides, charge)
@@ -138,7 +181,8 @@ class Ranker:
         if self.confidence is not None:
             probs = self.confidence(candidate_features(
                 total[order], entries, [len(peptides[k]) for k in order],
-                charge))
+                charge, self.mass_errors([peptides[k] for k in order],
+                                         precursor_mass)))
             for entry, p in zip(entries, probs):
                 entry["confidence"] = float(p)
         ranked = []
