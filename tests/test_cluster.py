@@ -307,7 +307,7 @@ def test_plain_runs_never_import_dask(tmp_path):
         "from click.testing import CliRunner\n"
         "from denovo.cli import main\n"
         f"r = CliRunner().invoke(main, ['sequence', {str(EXAMPLE)!r}, "
-        f"'-m', 'fast', '--beam', '1', '--no-progress', "
+        f"'-m', 'default', '--beam', '1', '--no-progress', "
         f"'-o', {str(tmp_path / 'o.mztab')!r}])\n"
         "assert r.exit_code == 0, r.output\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in "

@@ -257,3 +257,18 @@ def test_without_mass_control_candidates_are_unconstrained_but_flagged():
         (constrained,) = controlled.decode(row, pm)
         assert constrained.mass_match
     assert not all(fits)  # random log-probs rarely hit the mass
+
+
+def test_rows_split_among_threads_decode_the_same():
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(5)
+    vocab = DEFAULT_VOCABULARY
+    lp = np.log(rng.dirichlet(np.ones(len(vocab)), size=(7, 21)))
+    pm = rng.uniform(800, 2000, 7)
+    decoder = Decoder(vocab, DecodeConfig(beam=4, top_k=3))
+    one = decoder.decode_arrays(lp.astype(np.float32), pm)
+    with ThreadPoolExecutor(3) as pool:
+        split = decoder.decode_arrays(lp.astype(np.float32), pm, pool=pool)
+    for a, b in zip(one, split, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -370,11 +370,12 @@ def test_every_bundled_model_sequences_the_example():
     from importlib.resources import files
 
     models = bundled_models()
-    assert {"default", "fast"} <= set(models)
+    assert {"default", "recursive"} <= set(models)
     spectra = list(read_spectra(files("denovo") / "data" / "example.mgf"))[:8]
     for name in models:
         session = ModelSession(name, threads=1)
         results = list(Engine(session).run(spectra))
         assert [r.spectrum for r in results] == spectra, name
         assert all(r.matches for r in results), name
-    assert ModelSession("fast").info.refinement_steps == 1
+    assert ModelSession("default").info.refinement_steps == 1
+    assert ModelSession("recursive").info.refinement_steps == 3

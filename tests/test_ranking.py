@@ -121,8 +121,8 @@ def test_format_2_model_carries_its_scorer_and_format_1_still_reads(
     pytest.importorskip("torch")
     from export.onnx_export import set_evidence_scorer
 
-    path = tmp_path / "fast.onnx"
-    shutil.copy(ModelSession("fast").path, path)
+    path = tmp_path / "model.onnx"
+    shutil.copy(ModelSession("default").path, path)
     scorer = replace(load_default_scorer(), model_weight=3.0)
     set_evidence_scorer(path, scorer)
     info = ModelSession(path).info

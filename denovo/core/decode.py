@@ -450,7 +450,8 @@ class Decoder:
         return self._lo, self._hi
 
     def decode_arrays(self, log_probs: np.ndarray,
-                      precursor_mass: np.ndarray, guide=None) -> tuple:
+                      precursor_mass: np.ndarray, guide=None,
+                      pool=None) -> tuple:
         """Run :func:`guided_beam_search_batch`; see it for the returned
         arrays.
 
@@ -462,6 +463,9 @@ class Decoder:
             None, or the tuple ``(g_mz, g_weight, g_n, g_charge, g_w,
             g_bias, g_tol, g_ppm, g_max_z, g_lambda)`` of the kernel: the
             spectrum's fragment evidence added at every extension.
+        pool
+            A ``concurrent.futures`` executor: the rows are split among
+            its threads (the kernel releases the GIL); same result.
         """
         lp = np.ascontiguousarray(log_probs, np.float32)
         pm = np.ascontiguousarray(precursor_mass, np.float64).reshape(-1)
@@ -475,18 +479,32 @@ class Decoder:
         known = pm[np.isfinite(pm)]
         lo, hi = self.table(float(known.max()) if known.size else 0.0)
         cfg = self.config
+        b = lp.shape[0]
         if guide is None:
-            b = lp.shape[0]
             guide = (np.zeros((b, 1)), np.zeros((b, 1)),
                      np.zeros(b, np.int64), np.zeros(b, np.int64),
                      np.zeros(N_FEATURES), 0.0, 0.02, False, 2, 0.0)
-        out = guided_beam_search_batch(
-            lp, pm if cfg.mass_control else np.full_like(pm, np.nan),
-            self.masses, self.kind, self.merge_from,
-            self.merge_into, self.isotope_errors,
-            0.0 if cfg.precursor_tol_da else float(cfg.precursor_tol_ppm),
-            lo, hi, float(cfg.resolution), int(cfg.beam), int(cfg.top_k),
-            float(cfg.precursor_tol_da or 0.0), *guide)
+        target = pm if cfg.mass_control else np.full_like(pm, np.nan)
+
+        def rows(first, last):
+            per_row = tuple(g[first:last] for g in guide[:4])
+            return guided_beam_search_batch(
+                lp[first:last], target[first:last], self.masses, self.kind,
+                self.merge_from, self.merge_into, self.isotope_errors,
+                0.0 if cfg.precursor_tol_da
+                else float(cfg.precursor_tol_ppm),
+                lo, hi, float(cfg.resolution), int(cfg.beam),
+                int(cfg.top_k), float(cfg.precursor_tol_da or 0.0),
+                *per_row, *guide[4:])
+
+        n_parts = min(getattr(pool, "_max_workers", 1), b) if pool else 1
+        if n_parts <= 1:
+            out = rows(0, b)
+        else:
+            cuts = np.linspace(0, b, n_parts + 1).astype(int)
+            parts = list(pool.map(rows, cuts[:-1], cuts[1:]))
+            out = tuple(np.concatenate([p[k] for p in parts])
+                        for k in range(5))
         if not cfg.mass_control:
             out[4][:] = np.where(out[4] < 0, -1, self._fits(out, pm))
         return out

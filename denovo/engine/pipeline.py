@@ -398,7 +398,7 @@ class Engine:
         self.stage_seconds["evidence"] += time.perf_counter() - start
 
     def _pool(self):
-        """The evidence stage's thread pool (None for one thread)."""
+        """Threads for the decoder and the evidence stage (None for one)."""
         if not hasattr(self, "_executor"):
             import os
             from concurrent.futures import ThreadPoolExecutor
@@ -426,8 +426,8 @@ class Engine:
         if self.ranker is not None:
             peaks = [self.ranker.peaks(spectra[owner[row]]) for row in rows]
             guide = self.ranker.guide(peaks, charges[rows])
-        found = self.decoder.candidates(
-            self.decoder.decode_arrays(log_probs, mass[rows], guide))
+        found = self.decoder.candidates(self.decoder.decode_arrays(
+            log_probs, mass[rows], guide, pool=self._pool()))
         seconds["decode"] += time.perf_counter() - start
         jobs = []
         for k, (row, cands) in enumerate(zip(rows, found, strict=True)):

@@ -100,12 +100,12 @@ class Ranker:
         tokens, lengths = self.search.encode(peptides)
         return _mean_log_prob(self._merged(log_probs), tokens, lengths)
 
-    # -- the whole step ------------------------------------------------
     def mass_errors(self, peptides, precursor_mass: float) -> np.ndarray:
         """|precursor - peptide| in ppm, at the closest allowed isotope
         error."""
-        tokens, lengths = self.search.encode(peptides)
-        masses = np.where(tokens >= 0, self.search._masses[tokens], 0.0)
+        tokens, _ = self.search.encode(peptides)
+        masses = np.where(tokens >= 0,
+                          self.vocabulary.masses[np.maximum(tokens, 0)], 0.0)
         mass = masses.sum(axis=1) + H2O
         iso = np.asarray(self.search.config.isotope_errors, np.float64)
         diff = np.abs(mass[:, None] - (precursor_mass
@@ -136,6 +136,7 @@ class Ranker:
         return self.search.peaks(spectrum.mz, spectrum.intensity,
                                  spectrum.precursor_mz)
 
+    # -- the whole step ------------------------------------------------
     def rank(self, spectrum, charge: int, precursor_mass: float, *,
              log_probs: np.ndarray | None = None,
              model_candidates=(), keep: int | None = None,
