@@ -35,7 +35,7 @@ import numpy as np
 from numba import njit
 
 from .constants import C13_SPACING, H2O
-from .evidence import N_FEATURES, _features_into
+from .evidence import N_FEATURES, _features_into, linear_score
 from .vocab import DEFAULT_VOCABULARY, END, PAD, Vocabulary
 
 __all__ = [
@@ -232,7 +232,7 @@ def _search_inplace(lp, masses, kind, merge_from, merge_into, centers,
                     _features_into(g_mz, g_weight, m, centers[0], g_charge,
                                    g_tol, g_ppm, g_max_z, no_owner, -1,
                                    feats)
-                    s = g_bias + np.dot(feats, g_w)
+                    s = linear_score(feats, g_w, g_bias)
                 cand_model[n_cand] = total[b] + x
                 cand_ev[n_cand] = evid[b] + s
                 cand_score[n_cand] = total[b] + x + g_lambda * (evid[b] + s)

@@ -201,6 +201,16 @@ def _features_into(mz, weight, p, total, charge, tol, ppm, max_frag_z,
 
 
 @njit(cache=True, nogil=True)
+def linear_score(features, w, bias):
+    """``bias + features . w`` as a loop: Numba's ``np.dot`` needs SciPy's
+    BLAS, which the plain install does not have."""
+    s = bias
+    for f in range(features.shape[0]):
+        s += features[f] * w[f]
+    return s
+
+
+@njit(cache=True, nogil=True)
 def features_batch(mz, weight, prefixes, total, charge, tol, ppm,
                    max_frag_z):
     """Features ``[n, N_FEATURES]`` of cleavages at ``prefixes[n]``."""

@@ -6,7 +6,8 @@ y ion, :func:`denovo.core.evidence.candidate_prefixes`) and scores each as
 a cleavage (log-odds, :class:`denovo.core.evidence.EvidenceScorer`). A
 peptide is a path from prefix mass 0 through some of these nodes to the
 residue mass ``M`` of the precursor, every step one residue or — where no
-cleavage is seen — two (three at either terminus). The path's score is the
+cleavage is seen — two (three at either terminus, and inside too for a
+spectrum where nothing else reaches the precursor). The path's score is the
 sum of the log-odds of the cleavages it visits, a penalty per skipped
 cleavage and the residues' log-priors. A dynamic programme in increasing
 mass keeps the ``k`` best paths into every node, each with its exact
@@ -34,7 +35,7 @@ from .evidence import (FEATURE_NAMES, ION_CHARGE, N_FEATURES, N_IONS,
                        EvidenceConfig,
                        EvidenceScorer, _best_peak, _features_into,
                        candidate_prefixes, features_batch, ion_mz,
-                       prepare_peaks)
+                       linear_score, prepare_peaks)
 from .vocab import Vocabulary
 
 __all__ = ["SearchConfig", "EdgeTables", "EvidenceSearch",
@@ -123,8 +124,6 @@ class EdgeTables:
         self.inner_wide = table((1, 2, 3), False)
         self.start = table((1, 2, 3), True)
         self.end = table((1, 2, 3), False)
-        self.max_inner = float(self.inner[0].max())
-        self.max_start = float(self.start[0].max())
 
 
 @njit(cache=True, nogil=True)
@@ -281,7 +280,7 @@ def search_spectrum(mz, weight, precursor_mass, charge, isotope_errors,
         for j in range(1, pos.shape[0]):
             _features_into(mz, weight, pos[j], total, charge, frag_tol, ppm,
                            max_frag_z, owner, -1, feats)
-            s_node[j] = bias + np.dot(feats, w)
+            s_node[j] = linear_score(feats, w, bias)
         if total <= 0:
             out = (np.zeros((top_k, 1), np.int64), np.zeros(top_k, np.int64),
                    np.full(top_k, -np.inf), 0)

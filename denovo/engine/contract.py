@@ -131,6 +131,19 @@ def _load(meta: Mapping[str, str], key: str, source: str) -> Any:
         ) from None
 
 
+def _build(meta: Mapping[str, str], key: str, source: str, build) -> Any:
+    """``build`` the JSON value of ``key``; a value it cannot use is a
+    ModelFileError naming the file and the key."""
+    try:
+        return build(_load(meta, key, source))
+    except ModelFileError:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        name = key.replace("_", " ")
+        raise ModelFileError(
+            f"{source}: {name} is not usable ({exc})") from None
+
+
 def _preprocess_from_dict(data: dict, source: str) -> Any:
     """Rebuild ``PreprocessConfig`` when that module is available."""
     try:
@@ -188,14 +201,8 @@ class ModelInfo:
                 f"supported by this denovo (supports "
                 f"{', '.join(map(str, SUPPORTED_VERSIONS))}); upgrade "
                 "denovo or re-export the model")
-        try:
-            vocabulary = Vocabulary.from_dict(
-                _load(meta, "vocabulary", source))
-        except (KeyError, TypeError, ValueError) as exc:
-            if isinstance(exc, ModelFileError):
-                raise
-            raise ModelFileError(
-                f"{source}: vocabulary is not usable ({exc})") from None
+        vocabulary = _build(meta, "vocabulary", source,
+                            Vocabulary.from_dict)
         preprocess = _load(meta, "preprocessing", source)
         if not isinstance(preprocess, dict):
             raise ModelFileError(
@@ -220,15 +227,8 @@ class ModelInfo:
         scorer = None
         if _PREFIX + "evidence_scorer" in meta:
             from ..core.evidence import EvidenceScorer
-            try:
-                scorer = EvidenceScorer.from_dict(
-                    _load(meta, "evidence_scorer", source))
-            except (KeyError, TypeError, ValueError) as exc:
-                if isinstance(exc, ModelFileError):
-                    raise
-                raise ModelFileError(
-                    f"{source}: evidence scorer is not usable ({exc})"
-                ) from None
+            scorer = _build(meta, "evidence_scorer", source,
+                            EvidenceScorer.from_dict)
         return cls(
             evidence_scorer=scorer,
             vocabulary=vocabulary,

@@ -15,7 +15,8 @@ import logging
 import os
 from pathlib import Path
 
-__all__ = ["AtomicFile", "PARTIAL_SUFFIX", "check_output_paths"]
+__all__ = ["AtomicFile", "AtomicWriter", "PARTIAL_SUFFIX",
+           "check_output_paths"]
 
 log = logging.getLogger("denovo.io")
 
@@ -95,3 +96,38 @@ class AtomicFile:
             return self.partial_path
         self.partial_path.unlink(missing_ok=True)
         return None
+
+
+class AtomicWriter:
+    """What every output writer shares: rows go to ``self._file`` (an
+    :class:`AtomicFile`), counted in ``self.n_rows``; the file gets its
+    final name on :meth:`close`, and a failed run keeps ``NAME.partial``
+    only if it holds rows."""
+
+    _file: AtomicFile
+    n_rows: int = 0
+
+    def close(self) -> None:
+        """Finish: close the file and give it its final name."""
+        self._file.commit()
+
+    @property
+    def partial_path(self) -> Path:
+        """Where rows go until :meth:`close` renames the file."""
+        return self._file.partial_path
+
+    def abort(self) -> Path | None:
+        """Give up: keep ``NAME.partial`` if it has rows, else remove it.
+
+        Returns the kept partial file or None.
+        """
+        return self._file.abort(keep=self.n_rows > 0)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

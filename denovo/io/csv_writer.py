@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..core.vocab import DEFAULT_VOCABULARY, Vocabulary
-from .atomic import AtomicFile
+from .atomic import AtomicFile, AtomicWriter
 from .psm import PSM, unique_spectrum_ids
 
 __all__ = ["CsvWriter", "CSV_COLUMNS", "format_raw_scores"]
@@ -36,7 +36,7 @@ def format_raw_scores(raw) -> str:
     return ";".join(f"{k}={v:.6g}" for k, v in raw.items())
 
 
-class CsvWriter:
+class CsvWriter(AtomicWriter):
     """Write PSMs to a CSV file as they come (flushed per call).
 
     Parameters
@@ -92,28 +92,3 @@ class CsvWriter:
     def _spectrum_id(self, psm: PSM) -> str:
         name = self._ids.get(psm.source)
         return psm.spectrum_id if name is None else f"{name}:{psm.index}"
-
-    def close(self) -> None:
-        """Finish: close the file and give it its final name."""
-        self._file.commit()
-
-    @property
-    def partial_path(self) -> Path:
-        """Where rows go until :meth:`close` renames the file."""
-        return self._file.partial_path
-
-    def abort(self) -> Path | None:
-        """Give up: keep ``NAME.partial`` if it has rows, else remove it.
-
-        Returns the kept partial file or None.
-        """
-        return self._file.abort(keep=self.n_rows > 0)
-
-    def __enter__(self) -> "CsvWriter":
-        return self
-
-    def __exit__(self, exc_type, *exc) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..core.vocab import DEFAULT_VOCABULARY, Vocabulary
-from .atomic import AtomicFile
+from .atomic import AtomicFile, AtomicWriter
 from .csv_writer import format_raw_scores
 from .psm import PSM
 
@@ -78,7 +78,7 @@ def _run_format(path: str) -> str:
         else "mzml"
 
 
-class MzTabWriter:
+class MzTabWriter(AtomicWriter):
     """Write PSMs to an mzTab file as they come.
 
     Parameters
@@ -230,28 +230,3 @@ class MzTabWriter:
     def n_rows(self) -> int:
         """Rows written so far."""
         return self._n_rows
-
-    def close(self) -> None:
-        """Finish: close the file and give it its final name."""
-        self._file.commit()
-
-    @property
-    def partial_path(self) -> Path:
-        """Where rows go until :meth:`close` renames the file."""
-        return self._file.partial_path
-
-    def abort(self) -> Path | None:
-        """Give up: keep ``NAME.partial`` if it has rows, else remove it.
-
-        Returns the kept partial file or None.
-        """
-        return self._file.abort(keep=self._n_rows > 0)
-
-    def __enter__(self) -> "MzTabWriter":
-        return self
-
-    def __exit__(self, exc_type, *exc) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
