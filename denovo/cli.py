@@ -118,11 +118,14 @@ def sequence(inputs, model, beam, top_match, precursor_tol,
              isotope_errors, charges, output, csv_path, batch_size,
              threads, mass_control, rescore, mode, evidence_scorer,
              fragment_tol, progress, workers, scheduler) -> None:
-    """Sequence spectra (mzML/mzXML/MGF/MSP) with an ONNX model.
+    """Sequence spectra (mzML/mzXML/MGF/MSP): the evidence search reads
+    the peaks, the ONNX model adds its beam and score (--mode).
 
     Every input spectrum gets one output row (top-1), skipped ones too,
-    with a status: ok, no_mass_match (best peptide without a precursor
-    fit, flagged) or skipped:<reason>.
+    with a status: ok, no_mass_match (no peptide of the precursor mass is
+    supported by the peaks; in model mode the best peptide without a
+    precursor fit, flagged) or skipped:<reason>. The score column is the
+    calibrated probability that the peptide is right.
 
     \b
     Exit codes: 0 done; 3 done, but an input was damaged (its lost

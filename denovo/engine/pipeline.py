@@ -1,4 +1,5 @@
-"""The sequencing pipeline: read, preprocess, model, decode, write.
+"""The sequencing pipeline: read, preprocess, model, decode, evidence
+search and ranking (:mod:`denovo.engine.ranking`), write.
 
 Spectra stream through in windows of a few batches, so memory stays flat
 on whole runs; inside a window the rows are sorted by peak count before
