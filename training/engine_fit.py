@@ -88,10 +88,17 @@ def best_weight(examples, lists, weights=WEIGHTS, log=print):
 
 
 def fit_confidence(examples, lists, weight, mode: str, ranker):
-    """Logistic calibration of the top candidate's correctness."""
+    """Logistic calibration of the top candidate's correctness.
+
+    Every peptide weighs the same, however many spectra it has (one
+    source has 114 spectra of 4 peptides): a few peptides must not set
+    the calibration."""
+    from collections import Counter
+
     from sklearn.linear_model import LogisticRegression
 
-    x, y = [], []
+    per_peptide = Counter(ex.key for ex, m in zip(examples, lists) if m)
+    x, y, w = [], [], []
     for ex, matches in zip(examples, lists):
         if not matches:
             continue
@@ -107,10 +114,12 @@ def fit_confidence(examples, lists, weight, mode: str, ranker):
                                ex.precursor_mass))
         x.append(feats[0])
         y.append(peptide_key(ranked[0].candidate.tokens) == ex.key)
-    x, y = np.array(x), np.array(y)
+        w.append(1.0 / per_peptide[ex.key])
+    x, y, w = np.array(x), np.array(y), np.array(w)
     if y.all() or not y.any():
         raise ValueError("calibration needs right and wrong peptides")
-    model = LogisticRegression(C=1.0, max_iter=2000).fit(x, y)
+    model = LogisticRegression(C=1.0, max_iter=2000).fit(
+        x, y, sample_weight=w * len(w) / w.sum())
     return ({"features": list(FEATURES),
              "weights": [float(v) for v in model.coef_[0]],
              "bias": float(model.intercept_[0])},
