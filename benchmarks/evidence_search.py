@@ -34,8 +34,6 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
-
 from machine import describe
 
 from denovo.core.evidence import (FEATURE_NAMES, EvidenceScorer,

@@ -17,7 +17,6 @@ Writes ``benchmarks/results/unlabelled.{md,json}``.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections import Counter
 from datetime import datetime, timezone
@@ -27,7 +26,7 @@ from machine import describe
 
 from denovo.core.peptide import peptide_key
 from denovo.engine import (DecodeConfig, EngineConfig, ModelSession,
-                           open_writers, sequence_files)
+                           sequence_files)
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "real"
@@ -121,7 +120,7 @@ def main() -> None:
             "longest_run_max": max(runs, default=0),
             "peptides_with_run_of_4_or_more": sum(r >= 4 for r in runs),
             "confident_with_run_of_4_or_more": sum(
-                r >= 4 for r, c in zip(runs, conf) if c >= 0.5),
+                r >= 4 for r, c in zip(runs, conf, strict=True) if c >= 0.5),
         }
         if name.startswith("bsa1"):
             entry.update(omssa_agreement(rows))

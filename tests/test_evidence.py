@@ -191,9 +191,9 @@ def test_two_residue_steps_bridge_a_missing_cleavage():
 
 def test_edge_tables_hold_compositions_with_their_masses():
     tables = EdgeTables(VOCAB, _hand_scorer())
-    for mass, tokens, _, *rest in (tables.inner, tables.start, tables.end):
+    for mass, tokens, *_ in (tables.inner, tables.start, tables.end):
         assert np.all(np.diff(mass) >= 0)
-        for m, row in zip(mass[::97], tokens[::97]):
+        for m, row in zip(mass[::97], tokens[::97], strict=True):
             idx = row[row >= 0]
             assert math.isclose(m, VOCAB.masses[idx].sum(), abs_tol=1e-9)
     names = {VOCAB.tokens[i].name for i in tables.inner[1].ravel() if i >= 0}

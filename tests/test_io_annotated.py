@@ -206,7 +206,8 @@ def test_nist_bsa_library(real_file):
     assert len(spectra) == len(entries) == 725
     glu = {i for i, (_, mods) in enumerate(entries) if "Glu->pyro-Glu" in mods}
     assert len(glu) == 3
-    for i, (s, (name, mods)) in enumerate(zip(spectra, entries)):
+    for i, (s, (name, mods)) in enumerate(zip(spectra, entries,
+                                              strict=True)):
         assert s.title == name
         if i in glu:  # -18.011 Da: no token, rejected, not mislabelled
             assert s.status == "skipped:unknown_modification"

@@ -45,7 +45,7 @@ def test_model_term_matches_slow_reference():
     i, l_ = VOCAB.index("I"), VOCAB.index("L")
     merged = lp.copy()
     merged[:, i] = merged[:, l_] = np.logaddexp(lp[:, i], lp[:, l_])
-    for score, pep in zip(got, peptides):
+    for score, pep in zip(got, peptides, strict=True):
         if len(pep) + 1 > 21:
             assert score == -np.inf
             continue

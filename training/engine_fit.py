@@ -56,10 +56,8 @@ __all__ = ["ranked_lists", "best_weight", "fit_confidence", "main"]
 def ranked_lists(examples, engine: Engine) -> list:
     """Every candidate with its terms, per example (engine order)."""
     results = engine.run([ex.spectrum for ex in examples])
-    out = []
-    for ex, result in zip(examples, results, strict=True):
-        out.append([m for m in result.matches if m.candidate.mass_match])
-    return out
+    return [[m for m in result.matches if m.candidate.mass_match]
+            for result in results]
 
 
 def _rerank(matches, weight):
@@ -75,7 +73,7 @@ def best_weight(examples, lists, weights=WEIGHTS, log=print):
     best, best_recall, table = 0.0, -1.0, {}
     for w in weights:
         hits = 0
-        for ex, matches in zip(examples, lists):
+        for ex, matches in zip(examples, lists, strict=True):
             if matches:
                 _, ranked = _rerank(matches, w)
                 hits += peptide_key(ranked[0].candidate.tokens) == ex.key
@@ -97,9 +95,10 @@ def fit_confidence(examples, lists, weight, mode: str, ranker):
 
     from sklearn.linear_model import LogisticRegression
 
-    per_peptide = Counter(ex.key for ex, m in zip(examples, lists) if m)
+    per_peptide = Counter(ex.key for ex, m in zip(examples, lists,
+                                                  strict=True) if m)
     x, y, w = [], [], []
-    for ex, matches in zip(examples, lists):
+    for ex, matches in zip(examples, lists, strict=True):
         if not matches:
             continue
         if mode == "hybrid":

@@ -37,8 +37,8 @@ from pathlib import Path
 import numpy as np
 
 from denovo.core.constants import PROTON
-from denovo.core.evidence import (DEFAULT_SCORER_PATH, FEATURE_NAMES,
-                                  N_FEATURES, EvidenceConfig, EvidenceScorer,
+from denovo.core.evidence import (DEFAULT_SCORER_PATH, N_FEATURES,
+                                  EvidenceConfig, EvidenceScorer,
                                   candidate_prefixes, prefix_features,
                                   prepare_peaks)
 from denovo.core.peptide import peptide_key
@@ -188,12 +188,12 @@ def rank_candidates(found, ex, search: EvidenceSearch):
 
 
 def search_recall(examples, scorer, vocabulary=DEFAULT_VOCABULARY,
-                  config: SearchConfig = SearchConfig(), peak_once=True,
+                  config: SearchConfig | None = None, peak_once=True,
                   node_score=None):
     """Share of examples whose top peptide is right (I = L), and whose
     right peptide is anywhere among the search's candidates
     (``node_score``: another cleavage model than the scorer's)."""
-    search = EvidenceSearch(vocabulary, scorer, config)
+    search = EvidenceSearch(vocabulary, scorer, config or SearchConfig())
     top = anywhere = 0
     for ex in examples:
         if node_score is None:
@@ -241,12 +241,13 @@ def tune(scorer, examples, vocabulary, log) -> EvidenceScorer:
     return best
 
 
-def fit(train_paths, *, config: EvidenceConfig = EvidenceConfig(),
+def fit(train_paths, *, config: EvidenceConfig | None = None,
         vocabulary: Vocabulary = DEFAULT_VOCABULARY, log=print,
         compare=True, fragmentation: str | None = "HCD"
         ) -> tuple[EvidenceScorer, dict]:
     """Fit the scorer; returns it and a record of what was measured."""
     start = time.time()
+    config = config or EvidenceConfig()
     examples = load_examples(train_paths, config, vocabulary,
                              fragmentation=fragmentation)
     fit_set = [ex for ex in examples if not holdout(ex.key)]
@@ -373,12 +374,13 @@ def _compare_classes(x, y, weight, hx, hy, record, log, held=None,
         loss = float(-np.mean(hy * np.log(p) + (1 - hy) * np.log(1 - p)))
         entry = {"heldout_log_loss": loss}
         if held is not None:
-            def node_score(feats, model=model):
+            # same shift of the log-odds as the tuned linear scorer
+            shift = scorer.bias - record["untuned_bias"]
+
+            def node_score(feats, model=model, shift=shift):
                 q = np.clip(model.predict_proba(feats)[:, 1], 1e-9,
                             1 - 1e-9)
-                return np.log(q / (1 - q)) + (scorer.bias - base_bias)
-            # same shift of the log-odds as the tuned linear scorer
-            base_bias = record["untuned_bias"]
+                return np.log(q / (1 - q)) + shift
             top, anywhere = search_recall(held, scorer, vocabulary,
                                           node_score=node_score)
             entry.update(heldout_recall=top, heldout_recall_any=anywhere)

@@ -296,11 +296,11 @@ def search_spectrum(mz, weight, precursor_mass, charge, isotope_errors,
     scores = np.full(n_iso * top_k, -np.inf)
     iso = np.zeros(n_iso * top_k, np.int64)
     for q in range(n_iso):
-        t, l, s, n = results[q]
+        t, lens, s, n = results[q]
         for f in range(n):
             r = q * top_k + f
             tokens[r, :t.shape[1]] = t[f]
-            lengths[r] = l[f]
+            lengths[r] = lens[f]
             scores[r] = s[f]
             iso[r] = isotope_errors[q]
     return tokens, lengths, scores, iso

@@ -394,7 +394,7 @@ class Engine:
 
         pool = self._pool()
         found = pool.map(one, jobs) if pool is not None else map(one, jobs)
-        for job, rows in zip(jobs, found):
+        for job, rows in zip(jobs, found, strict=True):
             job[5].extend(rows)
         self.stage_seconds["evidence"] += time.perf_counter() - start
 

@@ -184,10 +184,10 @@ class Ranker:
                 total[order], entries, [len(peptides[k]) for k in order],
                 charge, self.mass_errors([peptides[k] for k in order],
                                          precursor_mass)))
-            for entry, p in zip(entries, probs):
+            for entry, p in zip(entries, probs, strict=True):
                 entry["confidence"] = float(p)
         ranked = []
-        for k, entry in list(zip(order, entries))[:keep]:
+        for k, entry in list(zip(order, entries, strict=True))[:keep]:
             pep = peptides[k]
             aa = self._aa_scores(peaks, pep, charge, log_probs)
             ranked.append(Ranked(

@@ -8,8 +8,9 @@ sortable :attr:`~denovo.io.psm.PSM.reported_score`: 0 for flagged rows),
 ``charge``, ``status`` and ``rank`` so skipped spectra keep their row,
 ``model_score`` (the raw mean token log-probability), ``raw_scores``
 (``name=value;...``) and ``precursor_mz`` (observed, so that evaluation
-can check each row against its truth spectrum). The file is written as ``NAME.partial`` and renamed
-on :meth:`CsvWriter.close` (see :mod:`denovo.io.atomic`).
+can check each row against its truth spectrum). The file is written as
+``NAME.partial`` and renamed on :meth:`CsvWriter.close` (see
+:mod:`denovo.io.atomic`).
 """
 
 from __future__ import annotations
