@@ -8,8 +8,9 @@ a file at the output path is always complete.
 :attr:`~denovo.io.psm.PSM.reported_score` (0 for flagged rows), the raw
 model score is in ``opt_global_model_score``. The layout follows the
 mzTab 1.0 spec and is read back in the tests by
-``pyteomics.mztab.MzTab``: ``sequence`` holds plain residues, ``modifications`` the ``position-UNIMOD:N`` list
-(0 = N-terminus), the full peptidoform sits in
+``pyteomics.mztab.MzTab``: ``sequence`` holds plain residues,
+``modifications`` the ``position-UNIMOD:N`` list (0 = N-terminus), the
+full peptidoform sits in
 ``opt_global_cv_MS:1003169_proforma_peptidoform_sequence``.
 """
 
