@@ -134,6 +134,12 @@ def main(argv=None) -> None:
     parser.add_argument("--out", type=Path,
                         help="scorer JSON to write [default: --scorer, "
                              "or nothing with --model]")
+    parser.add_argument("--trained-on", nargs="+", default=MODEL_SOURCES,
+                        metavar="SOURCE",
+                        help="source files (as in the split file) whose "
+                             "train side the model was trained on; their "
+                             "spectra are left out of the hybrid fit "
+                             "[the bundled models' sources]")
     parser.add_argument("--write-model", action="store_true",
                         help="store the fitted scorer in the model file")
     parser.add_argument("--report", type=Path,
@@ -160,7 +166,8 @@ def main(argv=None) -> None:
         from denovo.engine import ModelSession
 
         session = ModelSession(args.model)
-        unseen = [ex for ex in examples if ex.source not in MODEL_SOURCES]
+        unseen = [ex for ex in examples
+                  if ex.source not in set(args.trained_on)]
         print(f"hybrid mode: {len(unseen)} train-side spectra the model "
               "never saw")
         best = None
