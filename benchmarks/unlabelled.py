@@ -31,7 +31,7 @@ from denovo.engine import (DecodeConfig, EngineConfig, ModelSession,
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "real"
 RESULTS = ROOT / "benchmarks" / "results"
-RUNS = [("iprg2013_F13.mgf", None), ("bsa1.mzML", "0.5Da")]
+RUNS = [("iprg2013_F13.mgf", None), ("bsa1.mzML", 0.5)]  # Da
 BSA_ACCESSION = "P02769"
 
 
@@ -60,11 +60,11 @@ def bsa_sequence() -> str | None:
     return "".join(seq).replace("I", "L") or None
 
 
-def sequence(path: Path, fragment_tol: str | None) -> list:
-    from denovo.cli import _scorer
-
+def sequence(path: Path, fragment_tol_da: float | None) -> list:
     session = ModelSession("default")
-    scorer = _scorer(session, fragment_tol)
+    scorer = session.info.evidence_scorer
+    if fragment_tol_da is not None:
+        scorer = scorer.with_fragment_tol(fragment_tol_da, "Da")
     rows = []
 
     class Collect:
@@ -111,7 +111,8 @@ def main() -> None:
         conf = [r.reported_score or 0.0 for r in peptides]
         runs = [longest_run(r.peptide) for r in peptides]
         entry = {
-            "file": name, "fragment_tol": tol or "0.02Da (default)",
+            "file": name,
+            "fragment_tol": f"{tol}Da" if tol else "0.02Da (default)",
             "spectra": len(rows), "seconds": round(seconds, 1),
             "status": dict(status),
             "with_peptide": len(peptides),

@@ -210,8 +210,6 @@ def sequence(inputs, model, beam, top_match, precursor_tol,
 def _scorer(session, fragment_tol, path=None):
     """The evidence scorer (the given file, else the model's, else the
     package's), with the fragment tolerance the user asked for."""
-    from dataclasses import replace
-
     from .core.evidence import EvidenceScorer, load_default_scorer
 
     if path is not None:
@@ -222,11 +220,9 @@ def _scorer(session, fragment_tol, path=None):
     if fragment_tol is None:
         return scorer
     tol = _tolerance(fragment_tol, "--fragment-tol")
-    unit = "Da" if "precursor_tol_da" in tol else "ppm"
-    value = tol.get("precursor_tol_da", tol.get("precursor_tol_ppm"))
-    evidence = dict(scorer.evidence or {}, fragment_tol=value,
-                    fragment_unit=unit)
-    return replace(scorer, evidence=evidence)
+    if "precursor_tol_da" in tol:
+        return scorer.with_fragment_tol(tol["precursor_tol_da"], "Da")
+    return scorer.with_fragment_tol(tol["precursor_tol_ppm"], "ppm")
 
 
 def _tolerance(text: str, hint: str = "--precursor-tol") -> dict:

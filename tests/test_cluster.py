@@ -17,23 +17,22 @@ import threading
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 from click.testing import CliRunner
 from onnx import TensorProto, helper, numpy_helper
 
 from denovo.cli import main
-from denovo.core.preprocess import PreprocessConfig
 from denovo.core.vocab import DEFAULT_VOCABULARY, END
 from denovo.engine import DecodeConfig, EngineConfig, open_writers
 from denovo.engine import cluster as cluster_module
 from denovo.engine.cluster import (ClusterConfig, ClusterError,
                                    ClusterStats, connect, run_chunks,
                                    sequence_on_cluster)
-from denovo.engine.contract import metadata_props
 from denovo.engine.pipeline import sequence_files
 from denovo.engine.session import ModelSession
 from denovo.io import read_spectra
+
+from test_engine import save_model
 
 distributed = pytest.importorskip("distributed")
 
@@ -72,17 +71,7 @@ def batch_model(path, n_slots=12, seed=0):
                                        ["B", "P"])],
         [helper.make_tensor_value_info("log_probs", TensorProto.FLOAT,
                                        ["B", n_slots, len(VOCAB)])], init)
-    model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    meta = metadata_props(vocabulary=VOCAB, preprocess=PreprocessConfig(),
-                          max_length=n_slots - 1, refinement_steps=1)
-    for key, value in meta.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-    return path
+    return save_model(graph, path, n_slots)
 
 
 def odd_mgf(path):

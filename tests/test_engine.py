@@ -69,6 +69,12 @@ def make_model(path, logits, *, meta=None, inputs=ALL_INPUTS, scale=0.0):
         [helper.make_tensor_value_info(n, *spec[n]) for n in inputs],
         [helper.make_tensor_value_info("log_probs", TensorProto.FLOAT,
                                        ["B", n_slots, n_vocab])], init)
+    return save_model(graph, path, n_slots, meta)
+
+
+def save_model(graph, path, n_slots, meta=None):
+    """Save ``graph`` as a checked opset-17 model with denovo metadata
+    (default: the default vocabulary and ``n_slots - 1`` residues)."""
     model = helper.make_model(graph,
                               opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8

@@ -212,10 +212,6 @@ def search_recall(examples, scorer, vocabulary=DEFAULT_VOCABULARY,
     return top / n, anywhere / n
 
 
-def _with(scorer, **changes):
-    return replace(scorer, **changes)
-
-
 def tune(scorer, examples, vocabulary, log) -> EvidenceScorer:
     """Coordinate search of bias shift, gap penalty and prior weight by
     held-out peptide recall (ties keep the earlier value)."""
@@ -231,7 +227,7 @@ def tune(scorer, examples, vocabulary, log) -> EvidenceScorer:
         changed = False
         for name, values in grids.items():
             for value in values:
-                trial = _with(best, **{name: float(value)})
+                trial = replace(best, **{name: float(value)})
                 recall = search_recall(examples, trial, vocabulary)[0]
                 if recall > best_recall + 1e-9:
                     best, best_recall, changed = trial, recall, True

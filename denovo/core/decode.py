@@ -43,7 +43,7 @@ __all__ = [
     "Candidate",
     "Decoder",
     "feasibility_table",
-    "beam_search_batch",
+    "guided_beam_search_batch",
 ]
 
 # Token kinds passed to the kernels.
@@ -261,20 +261,6 @@ def _search_inplace(lp, masses, kind, merge_from, merge_into, centers,
         evid, new_evid = new_evid, evid
         n_active = n_keep
     return n_found
-
-
-@njit(cache=True, nogil=True)
-def beam_search_batch(log_probs, precursor_mass, masses, kind, merge_from,
-                      merge_into, isotope_errors, tol_ppm, lo, hi,
-                      resolution, beam, top_k, tol_da=0.0):
-    """See :func:`guided_beam_search_batch` (no guide)."""
-    empty = np.zeros((log_probs.shape[0], 1))
-    return guided_beam_search_batch(
-        log_probs, precursor_mass, masses, kind, merge_from, merge_into,
-        isotope_errors, tol_ppm, lo, hi, resolution, beam, top_k, tol_da,
-        empty, empty, np.zeros(log_probs.shape[0], np.int64),
-        np.zeros(log_probs.shape[0], np.int64), np.zeros(N_FEATURES), 0.0,
-        0.02, False, 2, 0.0)
 
 
 @njit(cache=True, nogil=True)

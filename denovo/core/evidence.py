@@ -23,7 +23,7 @@ intensity-rank feature ``max(0, 1 - log2(rank) / 8)`` (the base peak is
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -360,6 +360,14 @@ class EvidenceScorer:
     @property
     def config(self) -> EvidenceConfig:
         return EvidenceConfig.from_dict(self.evidence or {})
+
+    def with_fragment_tol(self, tol: float, unit: str) -> "EvidenceScorer":
+        """The same scorer reading peaks at another fragment tolerance
+        (``unit`` 'Da' or 'ppm'), e.g. 0.5 Da for ion-trap spectra."""
+        evidence = dict(self.evidence, fragment_tol=float(tol),
+                        fragment_unit=unit)
+        EvidenceConfig.from_dict(evidence)  # validate
+        return replace(self, evidence=evidence)
 
     @property
     def weight_array(self) -> np.ndarray:

@@ -68,6 +68,17 @@ class SearchConfig:
         return precursor_mass * self.precursor_tol_ppm * 1e-6
 
 
+def token_priors(vocabulary: Vocabulary,
+                 scorer: EvidenceScorer) -> np.ndarray:
+    """Each token's log-prior times the scorer's prior weight (I as L,
+    tokens the scorer never saw at its rarest value)."""
+    prior = scorer.token_log_prior
+    floor = min(prior.values()) if prior else 0.0
+    return scorer.prior_weight * np.array(
+        [prior.get("L" if t.name == "I" else t.name, floor)
+         for t in vocabulary.tokens])
+
+
 class EdgeTables:
     """Residue steps of one, two and three residues, sorted by mass.
 
@@ -90,11 +101,7 @@ class EdgeTables:
             elif not tok.mods or tok.mods[0].accession != "UNIMOD:7":
                 residues.append(i)
         masses = vocabulary.masses
-        prior = {name: scorer.prior_weight * value
-                 for name, value in scorer.token_log_prior.items()}
-        floor = min(prior.values()) if prior else 0.0
-        tok_prior = np.array([prior.get(t.name, floor)
-                              for t in vocabulary.tokens])
+        self.token_prior = tok_prior = token_priors(vocabulary, scorer)
         gap = scorer.gap_penalty
 
         def table(sizes, with_nterm):
@@ -481,10 +488,7 @@ class EvidenceSearch:
         self._names = [t.name for t in vocabulary.tokens]
         self._masses = np.ascontiguousarray(vocabulary.masses, np.float64)
         self._nterm = np.ascontiguousarray(vocabulary.n_terminal, np.bool_)
-        prior = {n: v for n, v in scorer.token_log_prior.items()}
-        floor = min(prior.values()) if prior else 0.0
-        self._prior = scorer.prior_weight * np.array(
-            [prior.get("L" if n == "I" else n, floor) for n in self._names])
+        self._prior = self.tables.token_prior
         self._theta = ranking_weights(scorer)
         self._w = scorer.weight_array
         self._bias = float(scorer.bias)
@@ -520,12 +524,17 @@ class EvidenceSearch:
             if (lengths >= cfg.min_length).any():
                 break  # the wide steps only where nothing was found
         found = {}
+        self._collect(found, tokens, lengths, scores, iso)
+        return sorted(found.values(), key=lambda f: -f.score)
+
+    def _collect(self, found: dict, tokens, lengths, scores, iso) -> None:
+        """Kernel rows -> ``found`` (token names -> :class:`Found`), the
+        best score of each peptide, too short ones left out."""
         names = self._names
-        for f in np.flatnonzero(lengths >= cfg.min_length):
+        for f in np.flatnonzero(lengths >= self.config.min_length):
             toks = tuple(names[t] for t in tokens[f, :lengths[f]])
             if toks not in found or found[toks].score < scores[f]:
                 found[toks] = Found(toks, float(scores[f]), int(iso[f]))
-        return sorted(found.values(), key=lambda f: -f.score)
 
     def search_with(self, peaks, precursor_mass: float, charge: int,
                     node_score) -> list:
@@ -554,12 +563,8 @@ class EvidenceSearch:
                 pos, s_node, total, tol_da, window, inner[0], inner[1],
                 inner[2], start[0], start[1], start[2], end[0], end[1],
                 end[2], cfg.paths_per_node, cfg.top_k)
-            for f in range(n):
-                if lengths[f] < cfg.min_length:
-                    continue
-                toks = tuple(self._names[t] for t in tokens[f, :lengths[f]])
-                if toks not in found or found[toks].score < scores[f]:
-                    found[toks] = Found(toks, float(scores[f]), int(k))
+            self._collect(found, tokens[:n], lengths[:n], scores[:n],
+                          np.full(n, k))
         return sorted(found.values(), key=lambda f: -f.score)
 
     def encode(self, peptides) -> tuple[np.ndarray, np.ndarray]:
@@ -573,14 +578,16 @@ class EvidenceSearch:
             lengths[i] = len(pep)
         return tokens, lengths
 
-    def rank_features(self, peaks, peptides, charge: int) -> np.ndarray:
+    def rank_features(self, peaks, peptides, charge: int,
+                      encoded=None) -> np.ndarray:
         """Whole-peptide ranking features ``[n, len(RANK_FEATURES)]``:
         peak-once cleavage features summed, cleavage count, the summary
         statistics of :func:`peak_once_batch`, residue log-prior (scaled
         by the scorer's prior weight), length and N-terminal
-        modification."""
+        modification. ``encoded``: :meth:`encode` of ``peptides``, when
+        the caller has it."""
         ev = self.evidence
-        tokens, lengths = self.encode(peptides)
+        tokens, lengths = encoded or self.encode(peptides)
         sums, n_sites, summary = peak_once_batch(
             peaks[0], peaks[1], tokens, lengths, self._masses, self._nterm,
             int(charge), float(ev.fragment_tol), ev.ppm,
@@ -591,13 +598,15 @@ class EvidenceSearch:
         return np.column_stack([sums, n_sites, summary, prior,
                                 lengths / 10.0, nterm])
 
-    def rank_scores(self, peaks, peptides, charge: int) -> np.ndarray:
+    def rank_scores(self, peaks, peptides, charge: int,
+                    encoded=None) -> np.ndarray:
         """Rank score of each peptide: the scorer's ranking weights over
         :meth:`rank_features`; by default the peak-once sum of cleavage
         log-odds plus the residue priors."""
         if not peptides:
             return np.zeros(0)
-        return self.rank_features(peaks, peptides, charge) @ self._theta
+        return self.rank_features(peaks, peptides, charge,
+                                  encoded) @ self._theta
 
     def site_scores(self, peaks, peptide, charge: int) -> np.ndarray:
         """Peak-once log-odds of each cleavage of one peptide."""

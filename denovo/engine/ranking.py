@@ -97,13 +97,16 @@ class Ranker:
         """Mean log-probability of each peptide's tokens and END under
         the per-slot ``log_probs [L, V]`` (I and L merged); -inf for a
         peptide longer than the model's slots."""
-        tokens, lengths = self.search.encode(peptides)
-        return _mean_log_prob(self._merged(log_probs), tokens, lengths)
+        return _mean_log_prob(self._merged(log_probs),
+                              *self.search.encode(peptides))
 
     def mass_errors(self, peptides, precursor_mass: float) -> np.ndarray:
         """|precursor - peptide| in ppm, at the closest allowed isotope
         error."""
-        tokens, _ = self.search.encode(peptides)
+        return self._mass_errors(self.search.encode(peptides)[0],
+                                 precursor_mass)
+
+    def _mass_errors(self, tokens, precursor_mass: float) -> np.ndarray:
         masses = np.where(tokens >= 0,
                           self.vocabulary.masses[np.maximum(tokens, 0)], 0.0)
         mass = masses.sum(axis=1) + H2O
@@ -162,15 +165,19 @@ class Ranker:
                 if c.mass_match:
                     pool.setdefault(_as_l(c.tokens), "model")
         peptides = list(pool)
+        tokens, lengths = encoded = self.search.encode(peptides)
         if self.peak_once:
-            evidence = self.search.rank_scores(peaks, peptides, charge)
+            evidence = self.search.rank_scores(peaks, peptides, charge,
+                                               encoded)
         else:
             path = {f.tokens: f.score for f in found}
             evidence = np.array([path.get(p, -np.inf) for p in peptides])
         terms = {"evidence": evidence}
         total = evidence.copy()
+        merged = None
         if self.mode == "hybrid" and log_probs is not None:
-            model = self.model_scores(log_probs, peptides)
+            merged = self._merged(log_probs)
+            model = _mean_log_prob(merged, tokens, lengths)
             terms["model"] = model
             total = total + self.model_weight * np.maximum(model, -50.0)
         order = np.argsort(-total, kind="stable")
@@ -181,35 +188,28 @@ class Ranker:
             entries.append(entry)
         if self.confidence is not None:
             probs = self.confidence(candidate_features(
-                total[order], entries, [len(peptides[k]) for k in order],
-                charge, self.mass_errors([peptides[k] for k in order],
-                                         precursor_mass)))
+                total[order], entries, lengths[order], charge,
+                self._mass_errors(tokens[order], precursor_mass)))
             for entry, p in zip(entries, probs, strict=True):
                 entry["confidence"] = float(p)
         ranked = []
         for k, entry in list(zip(order, entries, strict=True))[:keep]:
             pep = peptides[k]
-            aa = self._aa_scores(peaks, pep, charge, log_probs)
+            aa = self._aa_scores(peaks, pep, charge, merged,
+                                 tokens[k, :lengths[k]])
             ranked.append(Ranked(
                 Candidate(tokens=pep, score=float(total[k]),
                           aa_scores=aa, mass_match=True), entry))
         return ranked
 
-    def _aa_scores(self, peaks, peptide, charge, log_probs) -> tuple:
+    def _aa_scores(self, peaks, peptide, charge, merged, idx) -> tuple:
         """Per-token confidence: the model's probability of the token at
-        its slot (hybrid), or the probability that a cleavage next to the
+        its slot (hybrid; ``merged`` log-probs, I and L summed, ``idx``
+        the token indices), or the probability that a cleavage next to the
         residue is real (evidence only)."""
-        if log_probs is not None and len(peptide) < log_probs.shape[0]:
-            idx = [self._index[t] for t in peptide]
-            lp = np.asarray(log_probs, np.float64)
-            i, l_ = self._merge
-            out = []
-            for slot, v in enumerate(idx):
-                x = lp[slot, v]
-                if v in (i, l_) and i is not None and l_ is not None:
-                    x = np.logaddexp(lp[slot, i], lp[slot, l_])
-                out.append(float(np.exp(x)))
-            return tuple(out)
+        if merged is not None and len(idx) < merged.shape[0]:
+            return tuple(map(float, np.exp(merged[np.arange(len(idx)),
+                                                   idx])))
         sites = self.search.site_scores(peaks, peptide, charge)
         p = _sigmoid(sites)
         out = []
