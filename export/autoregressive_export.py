@@ -26,8 +26,8 @@ from torch import nn
 
 from denovo.core.vocab import DEFAULT_VOCABULARY, Vocabulary
 from denovo.engine import contract
-from export.onnx_export import (FP32_TOLERANCE, INPUT_NAMES, ExportReport,
-                                _session, random_batch)
+from export.onnx_export import (FP32_TOLERANCE, ExportReport, _session,
+                                random_batch)
 from training.autoregressive import AutoregressiveModel
 from training.checkpoint import load_model_from_checkpoint
 from training.config import to_dict
@@ -36,7 +36,10 @@ __all__ = ["export_autoregressive", "AR_INPUT_NAMES", "MODEL_KIND_KEY"]
 
 logger = logging.getLogger(__name__)
 
-AR_INPUT_NAMES = tuple(INPUT_NAMES) + ("tokens",)
+# The TRM's spectrum inputs (not its optional ones, e.g. "draft"), then
+# the tokens written so far.
+AR_INPUT_NAMES = ("mz", "intensity", "mask", "precursor_mass", "charge",
+                  "tokens")
 MODEL_KIND_KEY = "denovo.model_kind"
 # (batch, peaks, slots) of the synthetic parity batches.
 PARITY_SHAPES = ((1, 8, 1), (3, 57, 5), (8, 150, None), (5, 300, None))
@@ -54,7 +57,8 @@ class _Wrapper(nn.Module):
 
 def _batch(model: AutoregressiveModel, b: int, p: int, slots: int | None,
            seed: int) -> dict[str, np.ndarray]:
-    out = random_batch(b, p, seed=seed)
+    out = {k: v for k, v in random_batch(b, p, seed=seed).items()
+           if k in AR_INPUT_NAMES}
     rng = np.random.default_rng(seed + 100)
     n = model.n_slots if slots is None else slots
     out["tokens"] = rng.integers(0, model.cfg.vocab_size, (b, n)
