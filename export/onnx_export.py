@@ -38,6 +38,7 @@ __all__ = [
     "random_batch",
     "spectra_batch",
     "parity",
+    "with_draft",
 ]
 
 logger = logging.getLogger(__name__)
@@ -117,6 +118,19 @@ def spectra_batch(path: str | Path, preprocess: Any, *,
             "charge": charge}
 
 
+def with_draft(batch: Mapping[str, np.ndarray], n_slots: int, *,
+               seed: int = 0) -> dict[str, np.ndarray]:
+    """``batch`` plus random draft token ids (some rows blank)."""
+    rng = np.random.default_rng(seed)
+    b = len(batch["charge"])
+    lengths = rng.integers(0, n_slots, b)  # 0 = blank
+    draft = rng.integers(2, len(DEFAULT_VOCABULARY), (b, n_slots))
+    slot = np.arange(n_slots)[None, :]
+    draft = np.where(slot < lengths[:, None], draft, 0)
+    draft[np.arange(b), lengths] = np.where(lengths > 0, 1, 0)  # END
+    return {**batch, "draft": draft.astype(np.int64)}
+
+
 def _torch_log_probs(model: TRM, inputs: Mapping[str, np.ndarray]):
     with torch.no_grad():
         out = model(**{k: torch.from_numpy(np.asarray(v))
@@ -132,7 +146,8 @@ def parity(session: ort.InferenceSession, model: TRM,
     """
     out = []
     for inputs in batches:
-        feed = {k: np.asarray(inputs[k]) for k in INPUT_NAMES}
+        names = [k for k in INPUT_NAMES if k in inputs]
+        feed = {k: np.asarray(inputs[k]) for k in names}
         onnx_lp = session.run([contract.OUTPUT[0]], feed)[0]
         ref = _torch_log_probs(model, feed)
         if onnx_lp.shape != ref.shape:
@@ -337,25 +352,32 @@ def export_onnx(model_or_checkpoint: TRM | str | Path, path: str | Path, *,
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     wrapper = ExportWrapper(model, all_steps=all_steps).eval()
-    example = {k: torch.from_numpy(v) for k, v in random_batch(2, 16).items()}
+    n_slots = cfg.max_length + 1
+    takes_draft = bool(getattr(cfg, "draft", False))
+    names = [k for k in INPUT_NAMES if k != "draft" or takes_draft]
+    example = random_batch(2, 16)
+    if takes_draft:
+        example = with_draft(example, n_slots)
+    example = {k: torch.from_numpy(v) for k, v in example.items()}
     outputs = [contract.OUTPUT[0]] + (["step_log_probs"] if all_steps
                                       else [])
     axes = {name: {0: "B", 1: "P"} for name in ("mz", "intensity", "mask")}
-    axes.update(precursor_mass={0: "B"}, charge={0: "B"},
+    axes.update(precursor_mass={0: "B"}, charge={0: "B"}, draft={0: "B"},
                 log_probs={0: "B"}, step_log_probs={1: "B"})
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # legacy-exporter deprecation
         torch.onnx.export(
-            wrapper, tuple(example[k] for k in INPUT_NAMES), str(path),
-            input_names=list(INPUT_NAMES), output_names=outputs,
+            wrapper, tuple(example[k] for k in names), str(path),
+            input_names=names, output_names=outputs,
             dynamic_axes={k: v for k, v in axes.items()
-                          if k in INPUT_NAMES or k in outputs},
+                          if k in names or k in outputs},
             opset_version=opset, dynamo=False, do_constant_folding=True)
     props = contract.metadata_props(
         vocabulary=vocabulary, preprocess=preprocess,
         max_length=cfg.max_length, refinement_steps=cfg.steps,
         provenance=prov, model_config=to_dict(cfg),
-        evidence_scorer=evidence_scorer or load_default_scorer())
+        evidence_scorer=evidence_scorer or load_default_scorer(),
+        takes_draft=takes_draft)
     props.update(dict(metadata or {}))
     proto = onnx.load(str(path))
     onnx.helper.set_model_props(proto, props)
@@ -364,6 +386,9 @@ def export_onnx(model_or_checkpoint: TRM | str | Path, path: str | Path, *,
 
     checks = [random_batch(b, p, seed=i)
               for i, (b, p) in enumerate(PARITY_SHAPES)] + list(batches)
+    if takes_draft:
+        checks = [c if "draft" in c else with_draft(c, n_slots, seed=i)
+                  for i, c in enumerate(checks)]
     diffs = parity(_session(path), model, checks)
     worst = max(d for _, _, d in diffs)
     logger.info("ONNX Runtime vs PyTorch, max abs diff of log-probs: %.2e "

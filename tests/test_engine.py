@@ -128,9 +128,10 @@ def test_metadata_round_trip():
 
 @pytest.mark.parametrize("change, message", [
     (lambda m: {}, "not a denovo model"),
-    (lambda m: {**m, "denovo.format_version": "3"}, "not supported"),
+    (lambda m: {**m, "denovo.format_version": "4"}, "not supported"),
     (lambda m: {**m, "denovo.evidence_scorer": '{"weights": [1.0]}'},
      "evidence scorer"),
+    (lambda m: {**m, "denovo.takes_draft": "1"}, "takes_draft"),
     (lambda m: {**m, "denovo.max_length": "{oops"}, "not valid JSON"),
     (lambda m: {k: v for k, v in m.items() if k != "denovo.vocabulary"},
      "missing"),

@@ -13,7 +13,8 @@ ort = pytest.importorskip("onnxruntime")
 from denovo.core.preprocess import PreprocessConfig  # noqa: E402
 from denovo.core.vocab import DEFAULT_VOCABULARY  # noqa: E402
 from denovo.engine import contract  # noqa: E402
-from export.onnx_export import export_onnx, random_batch  # noqa: E402
+from export.onnx_export import (  # noqa: E402
+    export_onnx, random_batch, with_draft)
 from training.config import ModelConfig, from_dict  # noqa: E402
 from training.checkpoint import checkpoint_dict  # noqa: E402
 from training.model import TRM  # noqa: E402
@@ -78,7 +79,35 @@ def test_graph_follows_the_contract(exported):
         dims = [d.dim_param for d in t.shape.dim]
         assert dims == list(shape)
     assert [o.name for o in proto.graph.output] == ["log_probs"]
-    assert {i.name for i in proto.graph.input} == set(contract.INPUTS)
+    # a model without drafts has every input but the optional draft
+    assert {i.name for i in proto.graph.input} == set(contract.INPUTS) - {
+        "draft"}
+
+
+def test_draft_model_exports_a_draft_input_with_parity(tmp_path):
+    from denovo.engine.session import ModelSession
+
+    cfg = dataclasses.replace(CFG, mass_feedback=True, draft=True)
+    torch.manual_seed(2)
+    model = TRM(cfg).eval()
+    path = tmp_path / "draft.onnx"
+    report = export_onnx(model, path, preprocess=PREPROCESS)
+    assert report.max_abs_diff <= 1e-4
+    proto = onnx.load(str(path))
+    (draft,) = [i for i in proto.graph.input if i.name == "draft"]
+    dims = draft.type.tensor_type.shape.dim
+    assert dims[0].dim_param == "B" and dims[1].dim_value == cfg.max_length + 1
+    session = ModelSession(path)
+    assert session.info.takes_draft
+    assert session.info.format_version == contract.FORMAT_VERSION
+    # the draft changes the answer; no draft = an all-PAD (blank) draft
+    batch = with_draft(random_batch(4, 40, seed=3), cfg.max_length + 1)
+    inputs = {k: v for k, v in batch.items() if k != "draft"}
+    with_d = session.run(**batch)
+    blank = session.run(**inputs)
+    zeros = session.run(**inputs, draft=np.zeros_like(batch["draft"]))
+    np.testing.assert_array_equal(blank, zeros)
+    assert np.abs(with_d - blank).max() > 1e-3
 
 
 def test_metadata_round_trips_through_onnxruntime(exported):

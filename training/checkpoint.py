@@ -13,11 +13,20 @@ import torch
 from .config import ModelConfig, from_dict, to_dict
 from .model import TRM
 
-__all__ = ["load_model_from_checkpoint", "checkpoint_dict"]
+__all__ = ["build_model", "load_model_from_checkpoint", "checkpoint_dict"]
 
 # Fields added to ModelConfig after the first checkpoints were written,
 # with the value that rebuilds those older models.
-ADDED_MODEL_FIELDS = {"mass_feedback": False}
+ADDED_MODEL_FIELDS = {"mass_feedback": False, "kind": "trm", "draft": False}
+
+
+def build_model(cfg: ModelConfig) -> torch.nn.Module:
+    """The network a config describes: the TRM or the AR baseline."""
+    if cfg.kind == "autoregressive":
+        from .autoregressive import AutoregressiveModel
+
+        return AutoregressiveModel(cfg)
+    return TRM(cfg)
 
 
 def _strip_ema(state: dict) -> dict:
@@ -64,7 +73,7 @@ def load_model_from_checkpoint(
     stored = {**ADDED_MODEL_FIELDS, **ckpt["model_config"]}
     cfg = from_dict(ModelConfig, stored, source=f"{path} [model_config]",
                     partial=False)
-    model = TRM(cfg)
+    model = build_model(cfg)
     used_ema = use_ema and ckpt.get("ema") is not None
     state = _strip_ema(ckpt["ema"]) if used_ema else ckpt["model"]
     try:

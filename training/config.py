@@ -72,8 +72,17 @@ class ModelConfig:
     # current answer into the slots, and every peak also carries its
     # complement m/z, so slots can look up the peaks their answer predicts.
     mass_feedback: bool = False
+    # "trm" (the recursive model) or "autoregressive" (the baseline: a
+    # causal decoder over the same peak encoder, core_layers layers).
+    kind: str = "trm"
+    # Draft-conditioned TRM: the model also takes a draft peptide (token
+    # ids per slot, all PAD = blank) and starts its answer from it.
+    draft: bool = False
 
     def __post_init__(self) -> None:
+        if self.kind not in ("trm", "autoregressive"):
+            raise ConfigError(f"model.kind must be 'trm' or "
+                              f"'autoregressive', not {self.kind!r}")
         if self.dim % self.heads:
             raise ConfigError(f"dim {self.dim} is not divisible by heads "
                               f"{self.heads}")

@@ -15,7 +15,8 @@ annotated **train-side** spectra only:
   the model was never trained on (by default the train side of the
   sources added after the bundled models were trained: HeLa and
   ProteomeTools-171), because a model scores the spectra it memorised far
-  too well;
+  too well; for a draft-conditioned model also ``drafts``, how many of
+  the search's best peptides it refines per spectrum;
 * the confidence calibration of each ranking mode
   (:mod:`denovo.engine.confidence`): a logistic model of "the top
   peptide is right" on the same kind of spectra (hybrid) or on the
@@ -48,6 +49,7 @@ MODEL_SOURCES = ("QEPlus2_10212016_40_F5.mgf", "pepnet_124.mgf",
                  "proteometools_hcd_82.msp", "yeast_small.mzML")
 WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 GUIDES = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
+DRAFTS = (1, 2, 3)  # drafts refined per spectrum (draft models)
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 
 __all__ = ["ranked_lists", "best_weight", "fit_confidence", "main"]
@@ -172,25 +174,30 @@ def main(argv=None) -> None:
               "never saw")
         best = None
         tables = {}
-        for guide in GUIDES:  # evidence inside the model's beam
-            print(f"beam guide {guide}:")
-            engine = Engine(session, mode="hybrid", decode=decode,
-                            scorer=replace(scorer, model_weight=0.0,
-                                           beam_guide=guide))
-            lists = ranked_lists(unseen, engine)
-            weight, table = best_weight(unseen, lists)
-            tables[guide] = table
-            if best is None or table[weight] > best[0] + 1e-9:
-                best = (table[weight], guide, weight, lists)
-        _, guide, weight, lists = best
+        drafts = DRAFTS if session.info.takes_draft else (1,)
+        for n_drafts in drafts:
+            for guide in GUIDES:  # evidence inside the model's beam
+                print(f"drafts {n_drafts}, beam guide {guide}:")
+                engine = Engine(session, mode="hybrid", decode=decode,
+                                scorer=replace(scorer, model_weight=0.0,
+                                               beam_guide=guide,
+                                               drafts=n_drafts))
+                lists = ranked_lists(unseen, engine)
+                weight, table = best_weight(unseen, lists)
+                tables[f"{n_drafts}:{guide}"] = table
+                if best is None or table[weight] > best[0] + 1e-9:
+                    best = (table[weight], guide, weight, lists, n_drafts)
+        _, guide, weight, lists, n_drafts = best
         confidence["hybrid"], info = fit_confidence(
             unseen, lists, weight, "hybrid", engine.ranker)
         record.update(model=str(session.path.name), model_weight=weight,
-                      beam_guide=guide, recall_by_guide_and_weight=tables,
-                      hybrid=info)
+                      beam_guide=guide, drafts=n_drafts,
+                      recall_by_drafts_guide_and_weight=tables, hybrid=info)
         fitted = replace(scorer, model_weight=float(weight),
-                         beam_guide=float(guide), confidence=confidence)
-        print(f"model weight {weight}, beam guide {guide}")
+                         beam_guide=float(guide), drafts=int(n_drafts),
+                         confidence=confidence)
+        print(f"model weight {weight}, beam guide {guide}, drafts "
+              f"{n_drafts}")
         if args.write_model:
             from export.onnx_export import set_evidence_scorer
             set_evidence_scorer(session.path, fitted)

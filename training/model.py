@@ -242,6 +242,9 @@ class TRM(nn.Module):
         self.y_init = nn.Parameter(0.02 * torch.randn(cfg.dim))
         self.z_init = nn.Parameter(0.02 * torch.randn(cfg.dim))
         self.head = nn.Linear(cfg.dim, cfg.vocab_size)
+        # A draft peptide's tokens seed the answer (all PAD: blank).
+        self.draft_emb = (nn.Embedding(cfg.vocab_size, cfg.dim)
+                          if cfg.draft else None)
         self.mass_proj = None
         if cfg.mass_feedback:
             if cfg.vocab_size != len(DEFAULT_VOCABULARY):
@@ -267,56 +270,70 @@ class TRM(nn.Module):
                       memory_bias)
         return h
 
-    def initial_carry(self, batch: int) -> Carry:
-        """Learned start values, identical for every slot: (B, L, D)."""
+    def initial_carry(self, batch: int,
+                      draft: torch.Tensor | None = None) -> Carry:
+        """Start values (B, L, D): learned, identical for every slot, plus
+        the draft's token embeddings when the model takes drafts."""
         shape = (batch, self.n_slots, self.cfg.dim)
-        return Carry(self.y_init.expand(shape), self.z_init.expand(shape))
+        y = self.y_init.expand(shape)
+        if self.draft_emb is not None and draft is not None:
+            y = y + self.draft_emb(draft)
+        return Carry(y, self.z_init.expand(shape))
 
-    def _ion_features(self, y: torch.Tensor,
-                      precursor_mass: torch.Tensor) -> torch.Tensor:
+    def _ion_features(self, y: torch.Tensor, precursor_mass: torch.Tensor,
+                      tokens: torch.Tensor | None = None) -> torch.Tensor:
         """Embed the ions of the current best answer: (B, L, D) -> (B, L, D).
 
         With the peaks' sinusoids, so a slot can find the peaks that
-        confirm or contradict its residue. The answer is the most likely
-        token per slot, not the expected mass: exact masses keep the
-        fine sinusoids meaningful (an expected mass moves by 1e-4 Da with
-        float rounding). Nothing flows back through the argmax.
+        confirm or contradict its residue. The answer is ``tokens`` (the
+        draft, in the first cycle) or the most likely token per slot, not
+        the expected mass: exact masses keep the fine sinusoids
+        meaningful (an expected mass moves by 1e-4 Da with float
+        rounding). Nothing flows back through the argmax.
         """
-        tokens = self.head(y).argmax(dim=-1)  # (B, L)
+        if tokens is None:
+            tokens = self.head(y).argmax(dim=-1)  # (B, L)
         ions = implied_ions(self.token_mass[tokens], precursor_mass)
         inv = self.ion_inv_wavelength.to(torch.float64)
         feats = sinusoid_features(ions, inv)  # (B, L, 4, 2F')
         return self.mass_proj(feats.flatten(-2))
 
     def _cycle(self, carry: Carry, memory: list,
-               memory_bias: torch.Tensor,
-               precursor_mass: torch.Tensor) -> Carry:
-        """n latent updates z = f(x, y, z), then y = g(y, z)."""
+               memory_bias: torch.Tensor, precursor_mass: torch.Tensor,
+               tokens: torch.Tensor | None = None) -> Carry:
+        """n latent updates z = f(x, y, z), then y = g(y, z); ``tokens``:
+        the answer whose ions the slots see (default: y's argmax)."""
         y, z = carry.y, carry.z
         slots = self.slot_pos
         if self.mass_proj is not None:
-            slots = slots + self._ion_features(y, precursor_mass)
+            slots = slots + self._ion_features(y, precursor_mass, tokens)
         for _ in range(self.cfg.latent_updates):
             z = self._net(z + y + slots, memory, memory_bias)
         y = self._net(y + z, None, None)
         return Carry(y, z)
 
     def step(self, carry: Carry, memory: list, memory_bias: torch.Tensor,
-             precursor_mass: torch.Tensor) -> tuple[Carry, torch.Tensor]:
+             precursor_mass: torch.Tensor,
+             tokens: torch.Tensor | None = None
+             ) -> tuple[Carry, torch.Tensor]:
         """One supervision step: H cycles, then the output head.
 
         Unless ``grad_all_cycles``, the first H - 1 cycles run without
         gradients (TRM); unless ``detach_between_steps`` is off, the
         returned carry is detached so each step's loss trains only its
-        own last cycle. Returns the new carry and log-probs (B, L, V).
+        own last cycle. ``tokens`` (the draft) replaces the answer's
+        argmax in the first cycle. Returns the new carry and log-probs
+        (B, L, V).
         """
         no_grad = (contextlib.nullcontext() if self.cfg.grad_all_cycles
                    else torch.no_grad())
         with no_grad:
             for _ in range(self.cfg.cycles - 1):
                 carry = self._cycle(carry, memory, memory_bias,
-                                    precursor_mass)
-        carry = self._cycle(carry, memory, memory_bias, precursor_mass)
+                                    precursor_mass, tokens)
+                tokens = None
+        carry = self._cycle(carry, memory, memory_bias, precursor_mass,
+                            tokens)
         log_probs = self.head(carry.y).log_softmax(dim=-1)  # (B, L, V)
         if self.cfg.detach_between_steps:
             carry = carry.detach()
@@ -324,22 +341,32 @@ class TRM(nn.Module):
 
     def forward(self, mz: torch.Tensor, intensity: torch.Tensor,
                 mask: torch.Tensor, precursor_mass: torch.Tensor,
-                charge: torch.Tensor) -> torch.Tensor:
+                charge: torch.Tensor,
+                draft: torch.Tensor | None = None) -> torch.Tensor:
         """Log-probs of every supervision step, (T, B, L, V).
 
         Inputs follow the ONNX contract: mz, intensity (B, P) float32,
         mask (B, P) bool (True = real peak), precursor_mass (B,) float32
-        (neutral, Da), charge (B,) int64.
+        (neutral, Da), charge (B,) int64; for a draft-conditioned model
+        ``draft`` (B, L) int64 token ids (residues, END, PAD as
+        ``Vocabulary.encode`` writes them; all PAD or None = blank).
         """
         x, x_mask = self.encoder(mz, intensity, mask, precursor_mass,
                                  charge)
         memory = [layer.cross.kv(x) for layer in self.core]  # per layer
         memory_bias = _key_bias(x_mask)
-        carry = self.initial_carry(mz.shape[0])
+        if self.draft_emb is None:
+            draft = None
+        elif draft is None:
+            draft = torch.zeros((mz.shape[0], self.n_slots),
+                                dtype=torch.long, device=mz.device)
+        carry = self.initial_carry(mz.shape[0], draft)
         outputs = []
+        tokens = draft
         for _ in range(self.cfg.steps):
             carry, log_probs = self.step(carry, memory, memory_bias,
-                                         precursor_mass)
+                                         precursor_mass, tokens)
+            tokens = None
             outputs.append(log_probs)
         return torch.stack(outputs)  # (T, B, L, V)
 
@@ -360,8 +387,10 @@ class ExportWrapper(nn.Module):
         self.model = model
         self.all_steps = all_steps
 
-    def forward(self, mz, intensity, mask, precursor_mass, charge):
-        steps = self.model(mz, intensity, mask, precursor_mass, charge)
+    def forward(self, mz, intensity, mask, precursor_mass, charge,
+                draft=None):
+        steps = self.model(mz, intensity, mask, precursor_mass, charge,
+                           draft)
         if self.all_steps:
             return steps[-1], steps
         return steps[-1]

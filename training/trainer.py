@@ -46,8 +46,7 @@ from .metrics import (
     peptide_metrics,
     validation_metrics,
 )
-from .checkpoint import checkpoint_dict
-from .model import TRM
+from .checkpoint import build_model, checkpoint_dict
 
 __all__ = ["Trainer", "lr_factor", "resolve_device", "run_training"]
 
@@ -141,7 +140,7 @@ class Trainer:
         self.curriculum = Curriculum(recipe.curriculum)
         self.max_steps = self.cfg.max_steps or self.curriculum.total_steps
         torch.manual_seed(self.cfg.seed)
-        self.model = TRM(recipe.model).to(self.device)
+        self.model = build_model(recipe.model).to(self.device)
         self.ema = {k: v.detach().clone()
                     for k, v in self.model.state_dict().items()}
         self.optimizer = self._optimizer()
@@ -162,6 +161,7 @@ class Trainer:
         self.realistic = self._realistic(recipe, "train")
         self.train_real = self._real(recipe.data.train_files, "training")
         self.val_real = self._real(recipe.data.val_files, "validation")
+        self.drafts = self._draft_maker(recipe)
         self.step = 0
         self.best: float | None = None
         self.commit = _git_commit()
@@ -241,6 +241,23 @@ class Trainer:
                  len(exclude))
         return sim
 
+    @staticmethod
+    def _draft_maker(recipe: Recipe):
+        """Drafts for a draft-conditioned TRM (None for other models),
+        from the evidence search with the package's scorer (fitted on
+        train-side spectra only)."""
+        if recipe.model.kind != "trm" or not recipe.model.draft:
+            return None
+        from denovo.core.evidence import load_default_scorer
+        from denovo.core.search import EvidenceSearch
+
+        from .data.drafts import DraftMaker, DraftMix
+
+        search = EvidenceSearch(DEFAULT_VOCABULARY, load_default_scorer())
+        return DraftMaker(DraftMix(recipe.data.draft_blank,
+                                   recipe.data.draft_search), search,
+                          max_length=recipe.model.max_length)
+
     # -- data -----------------------------------------------------------
     def _raw_batch(self, rng: np.random.Generator, size: int,
                    stage) -> RawBatch:
@@ -261,9 +278,12 @@ class Trainer:
             parts.append(self.train_real.raw_batch(idx))
         return concat(parts)
 
-    def _tensors(self, raw: RawBatch) -> dict:
+    def _tensors(self, raw: RawBatch,
+                 rng: np.random.Generator | None = None) -> dict:
         batch = collate(raw, preprocess=self.recipe.preprocess,
                         max_length=self.recipe.model.max_length)
+        if self.drafts is not None:
+            batch["draft"] = torch.from_numpy(self.drafts(raw, rng))
         return {k: v.to(self.device) for k, v in batch.items()}
 
     # -- training ---------------------------------------------------------
@@ -273,10 +293,30 @@ class Trainer:
                               enabled=enabled)
 
     def _forward(self, net, batch: dict) -> torch.Tensor:
+        """Step log-probs (T, B, L, V); the AR baseline reads the targets
+        (teacher forcing), a draft-conditioned TRM its drafts."""
+        extra = {}
+        if self.recipe.model.kind == "autoregressive":
+            extra["tokens"] = batch["targets"]
+        elif "draft" in batch:
+            extra["draft"] = batch["draft"]
         with self._autocast():
             out = net(batch["mz"], batch["intensity"], batch["mask"],
-                      batch["precursor_mass"], batch["charge"])
+                      batch["precursor_mass"], batch["charge"], **extra)
         return out.float()
+
+    def _predict(self, model, batch: dict) -> torch.Tensor:
+        """Validation log-probs: the AR baseline decodes greedily (its
+        tokens as near-one-hot log-probs), the TRM runs as trained."""
+        if self.recipe.model.kind != "autoregressive":
+            return self._forward(model, batch)
+        tokens, _ = model.generate(batch["mz"], batch["intensity"],
+                                   batch["mask"], batch["precursor_mass"],
+                                   batch["charge"], beam=1)
+        lp = torch.full((*tokens.shape, self.recipe.model.vocab_size),
+                        -30.0, device=tokens.device)
+        lp.scatter_(-1, tokens.unsqueeze(-1), 0.0)
+        return lp.unsqueeze(0)
 
     def train_step(self) -> dict:
         """One optimisation step; returns its scalar metrics."""
@@ -284,7 +324,7 @@ class Trainer:
         rng = step_rng(self.cfg.seed, self.step, self.rank)
         t0 = time.perf_counter()
         batch = self._tensors(self._raw_batch(rng, self.cfg.batch_size,
-                                              stage))
+                                              stage), rng)
         t_data = time.perf_counter() - t0
         self.net.train()
         step_lp = self._forward(self.net, batch)
@@ -415,7 +455,10 @@ class Trainer:
                                    max_length=self.recipe.model.max_length)
                 batch = {k: torch.from_numpy(np.ascontiguousarray(v))
                          .to(self.device) for k, v in arrays.items()}
-                lp = self._forward(model, batch).cpu().numpy()
+                if self.drafts is not None:  # same drafts at every check
+                    batch["draft"] = torch.from_numpy(self.drafts(
+                        part, np.random.default_rng(lo))).to(self.device)
+                lp = self._predict(model, batch).cpu().numpy()
                 rows.append((len(idx), validation_metrics(
                     lp, arrays, decoder=self.cfg.decoder)))
             total = sum(n for n, _ in rows)

@@ -330,7 +330,9 @@ class EvidenceScorer:
     the engine's hybrid ranking adds ``model_weight`` times the model's
     mean log-probability (:mod:`denovo.engine.ranking`) and
     ``beam_guide`` weighs the cleavage evidence inside the model's beam
-    (:func:`denovo.core.decode.guided_beam_search_batch`); ``confidence``
+    (:func:`denovo.core.decode.guided_beam_search_batch`); ``drafts`` is
+    how many of the search's best peptides a draft-conditioned model
+    refines per spectrum; ``confidence``
     maps a ranking mode to its calibration
     (:class:`denovo.engine.confidence.Confidence`); ``ranker`` holds
     fitted weights over whole-peptide features
@@ -346,6 +348,7 @@ class EvidenceScorer:
     gap_penalty: float = 0.0
     model_weight: float = 0.0
     beam_guide: float = 0.0
+    drafts: int = 1
     evidence: dict = field(default_factory=dict)
     confidence: dict = field(default_factory=dict)  # mode -> Confidence
     ranker: dict = field(default_factory=dict)  # peptide ranking weights
@@ -386,6 +389,7 @@ class EvidenceScorer:
                 "gap_penalty": float(self.gap_penalty),
                 "model_weight": float(self.model_weight),
                 "beam_guide": float(self.beam_guide),
+                "drafts": int(self.drafts),
                 "evidence": dict(self.evidence or {}),
                 "confidence": dict(self.confidence or {}),
                 "ranker": dict(self.ranker or {}),
@@ -407,6 +411,7 @@ class EvidenceScorer:
                    gap_penalty=float(data.get("gap_penalty", 0.0)),
                    model_weight=float(data.get("model_weight", 0.0)),
                    beam_guide=float(data.get("beam_guide", 0.0)),
+                   drafts=int(data.get("drafts", 1)),
                    evidence=dict(data.get("evidence", {})),
                    confidence=dict(data.get("confidence", {})),
                    ranker=dict(data.get("ranker", {})),

@@ -32,8 +32,10 @@ __all__ = [
 # 2: adds the optional "evidence_scorer" (the engine's cleavage scorer and
 # ranking weights, fitted for this model); version-1 files stay readable
 # and use the scorer shipped with the package.
-FORMAT_VERSION = 2
-SUPPORTED_VERSIONS = (1, 2)
+# 3: adds the optional input "draft" (a peptide per row for the model to
+# refine) and "takes_draft" saying the model has it.
+FORMAT_VERSION = 3
+SUPPORTED_VERSIONS = (1, 2, 3)
 
 # name -> (ONNX element type name, symbolic shape); B batch, P peaks.
 INPUTS = {
@@ -42,6 +44,9 @@ INPUTS = {
     "mask": ("bool", ("B", "P")),  # True = real peak
     "precursor_mass": ("float32", ("B",)),  # neutral, Da
     "charge": ("int64", ("B",)),
+    # Optional (format 3): token ids over the L slots of a draft peptide
+    # (residues, END, PAD; all PAD = blank), for draft-conditioned models.
+    "draft": ("int64", ("B", "L")),
 }
 # Per-slot log-probabilities over the vocabulary, L = max_length + 1.
 OUTPUT = ("log_probs", "float32", ("B", "L", "V"))
@@ -54,7 +59,9 @@ KEYS = tuple(_PREFIX + k for k in (
     # (denovo.evaluate.training_peptides), read by `denovo evaluate -m`.
     "training_peptides",
     # Optional (format 2): denovo.core.evidence.EvidenceScorer.to_dict().
-    "evidence_scorer"))
+    "evidence_scorer",
+    # Optional (format 3): true when the graph takes a "draft" input.
+    "takes_draft"))
 
 
 class ModelFileError(ValueError):
@@ -75,7 +82,8 @@ def metadata_props(*, vocabulary: Vocabulary, preprocess: Any,
                    max_length: int, refinement_steps: int,
                    provenance: Mapping | None = None,
                    model_config: Mapping | None = None,
-                   evidence_scorer: Any = None) -> dict[str, str]:
+                   evidence_scorer: Any = None,
+                   takes_draft: bool = False) -> dict[str, str]:
     """Metadata for ``onnx.ModelProto.metadata_props``, as JSON strings.
 
     Parameters
@@ -96,6 +104,8 @@ def metadata_props(*, vocabulary: Vocabulary, preprocess: Any,
     evidence_scorer
         The engine's evidence scorer for this model (an
         ``EvidenceScorer`` or its dict), or None.
+    takes_draft
+        The graph has the ``draft`` input (a draft-conditioned model).
     """
     if not isinstance(vocabulary, Vocabulary):
         raise TypeError("vocabulary must be a denovo Vocabulary")
@@ -111,6 +121,8 @@ def metadata_props(*, vocabulary: Vocabulary, preprocess: Any,
         "provenance": dict(provenance or {}),
         "model_config": dict(model_config or {}),
     }
+    if takes_draft:
+        values["takes_draft"] = True
     if evidence_scorer is not None:
         to_dict = getattr(evidence_scorer, "to_dict", None)
         values["evidence_scorer"] = (to_dict() if to_dict is not None
@@ -170,6 +182,7 @@ class ModelInfo:
     provenance: dict = field(default_factory=dict)
     model_config: dict = field(default_factory=dict)
     evidence_scorer: Any = None  # EvidenceScorer (format 2) or None
+    takes_draft: bool = False  # format 3: the model refines drafts
 
     @property
     def n_slots(self) -> int:
@@ -229,7 +242,14 @@ class ModelInfo:
             from ..core.evidence import EvidenceScorer
             scorer = _build(meta, "evidence_scorer", source,
                             EvidenceScorer.from_dict)
+        takes_draft = False
+        if _PREFIX + "takes_draft" in meta:
+            takes_draft = _load(meta, "takes_draft", source)
+            if not isinstance(takes_draft, bool):
+                raise ModelFileError(
+                    f"{source}: takes_draft must be true or false")
         return cls(
+            takes_draft=takes_draft,
             evidence_scorer=scorer,
             vocabulary=vocabulary,
             preprocess=_preprocess_from_dict(preprocess, source),

@@ -376,7 +376,7 @@ class Engine:
     def _rank_rows(self, jobs) -> None:
         """Search, pool and rank spectra, each at one charge: ``jobs`` of
         ``(spectrum, charge, mass, log_probs, model candidates, out,
-        peaks or None)``.
+        peaks or None[, the search's peptides])``.
 
         The search kernels release the GIL, so rows run on a small
         thread pool (``EngineConfig.threads``, 0 = all cores); each row
@@ -385,12 +385,13 @@ class Engine:
         start = time.perf_counter()
 
         def one(job):
-            spectrum, charge, mass, log_probs, cands, _, peaks = job
+            spectrum, charge, mass, log_probs, cands, _, peaks = job[:7]
+            found = job[7] if len(job) > 7 else None
             return [Match(r.candidate, charge, r.terms)
                     for r in self.ranker.rank(
                         spectrum, charge, mass, log_probs=log_probs,
                         model_candidates=cands, keep=self.top_k,
-                        peaks=peaks)]
+                        peaks=peaks, found=found)]
 
         pool = self._pool()
         found = pool.map(one, jobs) if pool is not None else map(one, jobs)
@@ -411,6 +412,10 @@ class Engine:
     def _run_model(self, spectra, batch, rows, mass, charges, owner,
                    matches) -> None:
         """One padded model batch of ``rows``, decoded into ``matches``."""
+        if self.ranker is not None and self.session.info.takes_draft:
+            self._refine_drafts(spectra, batch, rows, mass, charges, owner,
+                                matches)
+            return
         seconds = self.stage_seconds
         start = time.perf_counter()
         width = int(batch.n_peaks[rows].max())
@@ -439,6 +444,73 @@ class Engine:
                 jobs.append((spectra[owner[row]], z, mass[row],
                              log_probs[k], cands, matches[owner[row]],
                              peaks[k]))
+        if jobs:
+            self._rank_rows(jobs)
+
+
+    def _refine_drafts(self, spectra, batch, rows, mass, charges, owner,
+                       matches) -> None:
+        """A draft-conditioned model's batch: search every row, let the
+        model refine each row's best ``drafts`` peptides (one ONNX call),
+        decode every refined distribution with the guided beam, rank.
+
+        Rows the search finds nothing for skip the model: no peptide of
+        their mass is supported by the peaks, so none is reported.
+        """
+        seconds = self.stage_seconds
+        ranker = self.ranker
+        start = time.perf_counter()
+        peaks = [ranker.peaks(spectra[owner[row]]) for row in rows]
+
+        def search(k):
+            return ranker.search.search(peaks[k], mass[rows[k]],
+                                        int(charges[rows[k]]))
+
+        pool = self._pool()
+        found = list(pool.map(search, range(rows.size)) if pool is not None
+                     else map(search, range(rows.size)))
+        seconds["evidence"] += time.perf_counter() - start
+        vocab = self.decoder.vocabulary
+        n_slots = self.session.info.n_slots
+        limit = max(int(ranker.search.scorer.drafts), 1)
+        owner_k, drafts = [], []
+        for k, peps in enumerate(found):
+            usable = [f.tokens for f in peps
+                      if len(f.tokens) < n_slots][:limit]
+            for tokens in usable or ([()] if peps else []):
+                owner_k.append(k)
+                drafts.append(vocab.encode(tokens, n_slots - 1) if tokens
+                              else np.zeros(n_slots, np.int64))
+        log_probs = cands = None
+        if owner_k:
+            start = time.perf_counter()
+            sel = rows[np.asarray(owner_k)]
+            width = int(batch.n_peaks[sel].max())
+            log_probs = self.session.run(
+                mz=batch.mz[sel, :width].astype(np.float32),
+                intensity=batch.intensity[sel, :width],
+                mask=batch.mask[sel, :width],
+                precursor_mass=mass[sel].astype(np.float32),
+                charge=charges[sel].astype(np.int64),
+                draft=np.stack(drafts).astype(np.int64))
+            seconds["model"] += time.perf_counter() - start
+            start = time.perf_counter()
+            guide = ranker.guide([peaks[k] for k in owner_k], charges[sel])
+            cands = self.decoder.candidates(self.decoder.decode_arrays(
+                log_probs, mass[sel], guide, pool=pool))
+            seconds["decode"] += time.perf_counter() - start
+        per_row: dict = {}
+        for j, k in enumerate(owner_k):
+            per_row.setdefault(k, []).append(j)
+        jobs = []
+        for k, row in enumerate(rows):
+            out = matches[owner[row]]
+            if k not in per_row:
+                continue  # nothing found: no peptide reported
+            idx = per_row[k]
+            jobs.append((spectra[owner[row]], int(charges[row]), mass[row],
+                         log_probs[idx], [c for j in idx for c in cands[j]],
+                         out, peaks[k], found[k]))
         if jobs:
             self._rank_rows(jobs)
 

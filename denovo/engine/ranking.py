@@ -13,7 +13,9 @@ way, whatever its source:
   peak counted at one cleavage only, plus the residues' log-priors
   (:meth:`denovo.core.search.EvidenceSearch.rank_scores`);
 * ``model``: the model's mean log-probability of the peptide's tokens and
-  END at their slots (I and L merged), the decoder's own score.
+  END at their slots (I and L merged), the decoder's own score. A
+  draft-conditioned model gives one distribution per refined draft; a
+  candidate gets its best one.
 
 When the search finds no peptide of the precursor mass that the peaks
 support, none is reported (the spectrum's row says ``no_mass_match``):
@@ -143,18 +145,21 @@ class Ranker:
     def rank(self, spectrum, charge: int, precursor_mass: float, *,
              log_probs: np.ndarray | None = None,
              model_candidates=(), keep: int | None = None,
-             peaks=None) -> list[Ranked]:
+             peaks=None, found=None) -> list[Ranked]:
         """Candidates of one spectrum at one charge, best first (the
         ``keep`` best, all by default).
 
-        ``log_probs`` and ``model_candidates`` (the decoder's candidates)
-        come from the model; both are ignored in ``evidence`` mode.
+        ``log_probs`` (``[L, V]``, or ``[N, L, V]``: one per refined
+        draft) and ``model_candidates`` (the decoder's candidates) come
+        from the model; both are ignored in ``evidence`` mode. ``found``:
+        the search's peptides, when the caller has searched already.
         """
         if self.mode == "model":
             return [Ranked(c, {"model": c.score}) for c in model_candidates]
         if peaks is None:
             peaks = self.peaks(spectrum)
-        found = self.search.search(peaks, precursor_mass, charge)
+        if found is None:
+            found = self.search.search(peaks, precursor_mass, charge)
         if not found:
             # No peptide of this mass is supported by the peaks: report
             # none (the model alone would write LLLL...-like guesses).
@@ -176,8 +181,14 @@ class Ranker:
         total = evidence.copy()
         merged = None
         if self.mode == "hybrid" and log_probs is not None:
-            merged = self._merged(log_probs)
-            model = _mean_log_prob(merged, tokens, lengths)
+            stack = np.asarray(log_probs)
+            stack = stack[None] if stack.ndim == 2 else stack
+            model = np.full(len(peptides), -np.inf)
+            for lp in stack:
+                merged_k = self._merged(lp)
+                model = np.maximum(model, _mean_log_prob(merged_k, tokens,
+                                                         lengths))
+                merged = merged_k if merged is None else merged
             terms["model"] = model
             total = total + self.model_weight * np.maximum(model, -50.0)
         order = np.argsort(-total, kind="stable")

@@ -105,6 +105,11 @@ class ModelSession:
                     f"{self.path}: input {name!r} is {arg.type}, the "
                     f"contract says {want}")
         self.input_names = tuple(n for n in INPUTS if n in inputs)
+        if ("draft" in inputs) != self.info.takes_draft:
+            raise ModelFileError(
+                f"{self.path}: metadata says takes_draft="
+                f"{self.info.takes_draft} but the graph "
+                f"{'has' if 'draft' in inputs else 'lacks'} a 'draft' input")
         outputs = {o.name: o for o in self.session.get_outputs()}
         name, dtype, _ = OUTPUT
         if name not in outputs:
@@ -125,14 +130,20 @@ class ModelSession:
 
     def run(self, *, mz: np.ndarray, intensity: np.ndarray,
             mask: np.ndarray, precursor_mass: np.ndarray,
-            charge: np.ndarray) -> np.ndarray:
+            charge: np.ndarray,
+            draft: np.ndarray | None = None) -> np.ndarray:
         """Per-slot log-probabilities ``[B, L, V]`` for a padded batch.
 
+        ``draft`` ``[B, L]`` token ids: the peptides a draft-conditioned
+        model refines (None: blank drafts; ignored by other models).
         Inputs the graph does not declare (an exporter may drop unused
         ones) are not fed.
         """
+        if draft is None and "draft" in self.input_names:
+            draft = np.zeros((mz.shape[0], self.info.n_slots), np.int64)
         values = {"mz": mz, "intensity": intensity, "mask": mask,
-                  "precursor_mass": precursor_mass, "charge": charge}
+                  "precursor_mass": precursor_mass, "charge": charge,
+                  "draft": draft}
         feed = {n: np.ascontiguousarray(values[n],
                                         _NUMPY_TYPES[INPUTS[n][0]])
                 for n in self.input_names}

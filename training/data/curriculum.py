@@ -76,6 +76,11 @@ class DataConfig:
     # dev peptides are never simulated for training.
     library: str = ""
     exclude_split: str = ""
+    # Drafts for a draft-conditioned model (model.draft): shares of blank
+    # drafts and of the evidence search's peptides; the rest are the
+    # truth corrupted like the search's mistakes (training.data.drafts).
+    draft_blank: float = 0.2
+    draft_search: float = 0.45
 
     def __post_init__(self):
         if self.peptides not in ("random", "list", "fasta"):

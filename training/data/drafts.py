@@ -1,0 +1,166 @@
+"""Draft peptides for training the draft-conditioned TRM.
+
+At inference the TRM refines the evidence search's best peptides, so in
+training it must see drafts with the search's mistakes: the search's own
+peptides on the batch's spectra, the truth corrupted the way the search
+goes wrong (adjacent swaps, residue pairs rewritten as an isobaric or
+near-isobaric pair or single residue such as GG/N, AG/Q/K, a wrong
+terminus, a wrong N-terminal modification, one residue changed, added or
+dropped), and blank drafts (the model alone). The target is always the
+true peptide.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from denovo.core.vocab import DEFAULT_VOCABULARY, Vocabulary
+
+__all__ = ["DraftMix", "Corruptor", "DraftMaker"]
+
+ISOBARIC_TOL = 0.05  # Da: pairs the search confuses at 0.02 Da fragments
+
+
+@dataclass(frozen=True)
+class DraftMix:
+    """Shares of blank, search and corrupted-truth drafts (the rest)."""
+
+    blank: float = 0.2
+    search: float = 0.45
+
+    def __post_init__(self):
+        if not (0 <= self.blank and 0 <= self.search
+                and self.blank + self.search <= 1):
+            raise ValueError("draft shares must be >= 0 and sum to <= 1")
+
+
+class Corruptor:
+    """The truth with the search's kinds of error (1-3 of them)."""
+
+    def __init__(self, vocabulary: Vocabulary = DEFAULT_VOCABULARY):
+        tokens = [t for t in vocabulary.tokens if not t.special]
+        self.residues = [t.name for t in tokens
+                         if not t.n_terminal and t.name != "I"]
+        self.nterm = [t.name for t in tokens if t.n_terminal]
+        self.mass = {t.name: t.mass for t in tokens}
+        # Combinations of one or two residues, binned by mass, so a span
+        # can be rewritten as another of (nearly) the same mass.
+        combos = [(a,) for a in self.residues] + [
+            (a, b) for a in self.residues for b in self.residues]
+        self._bins = defaultdict(list)
+        for c in combos:
+            self._bins[int(self._sum(c) / ISOBARIC_TOL)].append(c)
+
+    def _sum(self, span) -> float:
+        return sum(self.mass[t] for t in span)
+
+    def isobaric(self, span: tuple) -> list:
+        """Other 1-2 residue spans within ``ISOBARIC_TOL`` of ``span``."""
+        m = self._sum(span)
+        key = int(m / ISOBARIC_TOL)
+        span = tuple("L" if t == "I" else t for t in span)
+        return [c for k in (key - 1, key, key + 1) for c in self._bins[k]
+                if abs(self._sum(c) - m) <= ISOBARIC_TOL and c != span]
+
+    def __call__(self, peptide: tuple, rng: np.random.Generator,
+                 max_length: int) -> tuple:
+        pep = list(peptide)
+        for _ in range(1 + int(rng.random() < 0.35) + int(rng.random()
+                                                          < 0.15)):
+            pep = self._one(pep, rng)
+        return tuple(pep[:max_length])
+
+    def _one(self, pep: list, rng: np.random.Generator) -> list:
+        start = 1 if pep and pep[0] in self.nterm else 0
+        n = len(pep) - start
+        if n < 3:
+            return pep
+        kind = rng.choice(6, p=[0.2, 0.35, 0.15, 0.1, 0.1, 0.1])
+        if kind == 0:  # adjacent swap
+            i = start + int(rng.integers(0, n - 1))
+            pep[i], pep[i + 1] = pep[i + 1], pep[i]
+        elif kind in (1, 2):  # (near-)isobaric rewrite, inside / terminus
+            width = int(rng.integers(1, 3))
+            if kind == 2:
+                i = start if rng.random() < 0.5 else len(pep) - width
+            else:
+                i = start + int(rng.integers(0, n - width + 1))
+            options = self.isobaric(tuple(pep[i:i + width]))
+            if options:
+                pep[i:i + width] = options[int(rng.integers(len(options)))]
+        elif kind == 3:  # one residue changed
+            i = start + int(rng.integers(0, n))
+            pep[i] = self.residues[int(rng.integers(len(self.residues)))]
+        elif kind == 4:  # N-terminal modification added, changed, dropped
+            if start:
+                del pep[0]
+            if not start or rng.random() < 0.5:
+                pep.insert(0, self.nterm[int(rng.integers(len(self.nterm)))])
+        else:  # one residue dropped or added
+            i = start + int(rng.integers(0, n))
+            if rng.random() < 0.5:
+                del pep[i]
+            else:
+                pep.insert(i, self.residues[
+                    int(rng.integers(len(self.residues)))])
+        return pep
+
+
+class DraftMaker:
+    """Draft token ids (B, L) for a batch of annotated spectra.
+
+    ``search`` is an :class:`denovo.core.search.EvidenceSearch`; a search
+    draft is one of its three best peptides (mostly the best), a
+    corrupted truth where it finds none.
+    """
+
+    PICK = np.array([0.6, 0.25, 0.15])
+
+    def __init__(self, mix: DraftMix, search, *, max_length: int,
+                 vocabulary: Vocabulary = DEFAULT_VOCABULARY):
+        self.mix = mix
+        self.search = search
+        self.max_length = max_length
+        self.vocabulary = vocabulary
+        self.corrupt = Corruptor(vocabulary)
+
+    def search_draft(self, mz, intensity, precursor_mz: float,
+                     charge: int, rng: np.random.Generator):
+        """One of the search's best peptides for a spectrum, or None."""
+        from denovo.core.constants import PROTON
+
+        peaks = self.search.peaks(mz, intensity, precursor_mz)
+        found = self.search.search(peaks, (precursor_mz - PROTON) * charge,
+                                   charge)
+        found = [f for f in found[:3] if len(f.tokens) <= self.max_length]
+        if not found:
+            return None
+        p = self.PICK[:len(found)] / self.PICK[:len(found)].sum()
+        return found[int(rng.choice(len(found), p=p))].tokens
+
+    def __call__(self, raw, rng: np.random.Generator) -> np.ndarray:
+        rows = []
+        for i, truth in enumerate(raw.peptides):
+            u = rng.random()
+            draft: tuple | None = ()
+            if u >= self.mix.blank:
+                draft = None
+                if u < self.mix.blank + self.mix.search:
+                    mz, inten = raw.spectrum(i)
+                    draft = self.search_draft(
+                        mz, inten, float(raw.precursor_mz[i]),
+                        int(raw.charge[i]), rng)
+                if draft is None:
+                    draft = self.corrupt(tuple(truth), rng, self.max_length)
+            rows.append(self.encode(draft))
+        return np.stack(rows)
+
+    def encode(self, draft: tuple) -> np.ndarray:
+        """Token ids over the ``max_length + 1`` slots; () is blank."""
+        if not draft:
+            return np.zeros(self.max_length + 1, np.int64)
+        return np.asarray(self.vocabulary.encode(draft, self.max_length),
+                          np.int64)
