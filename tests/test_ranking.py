@@ -14,6 +14,7 @@ from pyteomics import mass as pmass
 from denovo.core.evidence import load_default_scorer
 from denovo.core.peptide import peptide_key
 from denovo.core.vocab import DEFAULT_VOCABULARY as VOCAB
+from denovo.engine.contract import FORMAT_VERSION
 from denovo.engine.confidence import Confidence, candidate_features, FEATURES
 from denovo.engine.pipeline import Engine
 from denovo.engine.ranking import Ranker
@@ -115,7 +116,7 @@ def test_confidence_features_and_probabilities():
     assert Confidence.from_dict(conf.to_dict()) == conf
 
 
-def test_format_2_model_carries_its_scorer_and_format_1_still_reads(
+def test_model_files_carry_their_scorer_and_format_1_still_reads(
         tmp_path):
     pytest.importorskip("onnx")
     pytest.importorskip("torch")
@@ -126,8 +127,8 @@ def test_format_2_model_carries_its_scorer_and_format_1_still_reads(
     scorer = replace(load_default_scorer(), model_weight=3.0)
     set_evidence_scorer(path, scorer)
     info = ModelSession(path).info
-    assert info.format_version == 2
-    assert info.evidence_scorer == scorer
+    assert info.format_version == FORMAT_VERSION
+    assert info.evidence_scorer == scorer and not info.takes_draft
     old = make_model(tmp_path / "v1.onnx", peptide_logits(("P", "K")))
     import onnx
     proto = onnx.load(str(old))
@@ -163,3 +164,74 @@ def test_evidence_guides_the_model_beam():
     assert guided[0].tokens == tuple("PEPTLDEK")
     off = replace(load_default_scorer(), beam_guide=0.0)
     assert Ranker(VOCAB, off).guide([peaks], [2]) is None
+
+
+def _copy_model(path, n_slots=21):
+    """A draft-conditioned stand-in: it returns its draft, sure of it
+    (blank draft: END in every slot... PAD is never chosen by a beam)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from denovo.core.preprocess import PreprocessConfig
+    from denovo.engine.contract import metadata_props
+    from test_engine import save_model
+
+    v = len(VOCAB)
+    init = [numpy_helper.from_array(np.array(v, np.int64), "depth"),
+            numpy_helper.from_array(np.array([0.0, 9.0], np.float32),
+                                    "values")]
+    nodes = [helper.make_node("OneHot", ["draft", "depth", "values"],
+                              ["logits"], axis=-1),
+             helper.make_node("LogSoftmax", ["logits"], ["log_probs"],
+                              axis=-1)]
+    graph = helper.make_graph(
+        nodes, "copy",
+        [helper.make_tensor_value_info("charge", TensorProto.INT64, ["B"]),
+         helper.make_tensor_value_info("draft", TensorProto.INT64,
+                                       ["B", n_slots])],
+        [helper.make_tensor_value_info("log_probs", TensorProto.FLOAT,
+                                       ["B", n_slots, v])], init)
+    meta = metadata_props(vocabulary=VOCAB, preprocess=PreprocessConfig(),
+                          max_length=n_slots - 1, refinement_steps=1,
+                          takes_draft=True)
+    return save_model(graph, path, n_slots, meta)
+
+
+def test_draft_model_refines_the_search_drafts(tmp_path, monkeypatch):
+    """The engine gives a draft-conditioned model the search's best
+    peptides (``drafts`` per spectrum, one ONNX call per batch), scores
+    every candidate under its best refined distribution, and does not
+    run the model where the search finds nothing."""
+    session = ModelSession(_copy_model(tmp_path / "copy.onnx"), threads=1)
+    assert session.info.takes_draft and "draft" in session.input_names
+    fed = []
+    run = session.run
+
+    def spy(**inputs):
+        fed.append(inputs["draft"].copy())
+        return run(**inputs)
+
+    monkeypatch.setattr(session, "run", spy)
+    scorer = replace(load_default_scorer(), model_weight=1.0, drafts=2,
+                     beam_guide=0.0)
+    from denovo.core.decode import DecodeConfig
+
+    engine = Engine(session, mode="hybrid", scorer=scorer,
+                    decode=DecodeConfig(top_k=50))
+    ladder = _ladder("PEPTLDEK")
+    empty = Spectrum(np.array([200.0, 300.0]), np.ones(2, np.float32),
+                     ladder.precursor_mz, charge=2, index=1, source="x.mgf")
+    results = list(engine.run([ladder, empty]))
+    assert len(fed) == 1  # one batched call
+    found = engine.ranker.search.search(engine.ranker.peaks(ladder),
+                                        (ladder.precursor_mz - 1.00727646688)
+                                        * 2, 2)
+    want = [VOCAB.encode(f.tokens, 20) for f in found[:2]]
+    np.testing.assert_array_equal(fed[0], np.stack(want))  # no row for empty
+    best = results[0].matches[0]
+    assert best.candidate.tokens == tuple("PEPTLDEK")
+    # the copy model is sure of its drafts: model term ~ 0 for both
+    terms = {m.candidate.tokens: m.terms["model"]
+             for m in results[0].matches}
+    for f in found[:2]:
+        assert terms[f.tokens] > -0.01
+    assert results[1].status == "no_mass_match"
