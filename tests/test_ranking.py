@@ -197,8 +197,8 @@ def _copy_model(path, n_slots=21):
 
 
 def test_draft_model_refines_the_search_drafts(tmp_path, monkeypatch):
-    """The engine gives a draft-conditioned model the search's best
-    peptides (``drafts`` per spectrum, one ONNX call per batch), scores
+    """The engine gives a draft-conditioned model the search's
+    best-ranked peptides (``drafts`` per spectrum, one ONNX call per batch), scores
     every candidate under its best refined distribution, and does not
     run the model where the search finds nothing."""
     session = ModelSession(_copy_model(tmp_path / "copy.onnx"), threads=1)
@@ -222,9 +222,9 @@ def test_draft_model_refines_the_search_drafts(tmp_path, monkeypatch):
                      ladder.precursor_mz, charge=2, index=1, source="x.mgf")
     results = list(engine.run([ladder, empty]))
     assert len(fed) == 1  # one batched call
-    found = engine.ranker.search.search(engine.ranker.peaks(ladder),
-                                        (ladder.precursor_mz - 1.00727646688)
-                                        * 2, 2)
+    found = engine.ranker.drafts(engine.ranker.peaks(ladder),
+                                 (ladder.precursor_mz - 1.00727646688) * 2, 2)
+    assert found[0].tokens == tuple("PEPTLDEK")  # best-ranked first
     want = [VOCAB.encode(f.tokens, 20) for f in found[:2]]
     np.testing.assert_array_equal(fed[0], np.stack(want))  # no row for empty
     best = results[0].matches[0]

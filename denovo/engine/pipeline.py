@@ -451,7 +451,8 @@ class Engine:
     def _refine_drafts(self, spectra, batch, rows, mass, charges, owner,
                        matches) -> None:
         """A draft-conditioned model's batch: search every row, let the
-        model refine each row's best ``drafts`` peptides (one ONNX call),
+        model refine each row's ``drafts`` best-ranked peptides (one ONNX
+        call),
         decode every refined distribution with the guided beam, rank.
 
         Rows the search finds nothing for skip the model: no peptide of
@@ -463,8 +464,8 @@ class Engine:
         peaks = [ranker.peaks(spectra[owner[row]]) for row in rows]
 
         def search(k):
-            return ranker.search.search(peaks[k], mass[rows[k]],
-                                        int(charges[rows[k]]))
+            return ranker.drafts(peaks[k], mass[rows[k]],
+                                 int(charges[rows[k]]))
 
         pool = self._pool()
         found = list(pool.map(search, range(rows.size)) if pool is not None

@@ -136,6 +136,16 @@ class Ranker:
                 float(self.search.scorer.bias), float(ev.fragment_tol),
                 ev.ppm, int(ev.max_fragment_charge), self.beam_guide)
 
+    def drafts(self, peaks, precursor_mass: float, charge: int) -> list:
+        """The search's peptides (:class:`denovo.core.search.Found`),
+        best rank score first: what a draft-conditioned model refines."""
+        found = self.search.search(peaks, precursor_mass, charge)
+        if len(found) > 1:
+            scores = self.search.rank_scores(peaks, [f.tokens for f in found],
+                                             charge)
+            found = [found[k] for k in np.argsort(-scores, kind="stable")]
+        return found
+
     def peaks(self, spectrum):
         """The spectrum's peaks as the evidence kernels read them."""
         return self.search.peaks(spectrum.mz, spectrum.intensity,
