@@ -405,7 +405,7 @@ def export(checkpoint, output, opset, fp16, int8, all_steps,
 
     variants = [k for k, on in (("fp16", fp16), ("int8", int8)) if on]
     try:
-        _, _, extra = load_model_from_checkpoint(checkpoint)
+        _, cfg, extra = load_model_from_checkpoint(checkpoint)
         batches = [spectra_batch(f, extra["preprocess"])
                    for f in check_files] if extra["preprocess"] else []
         metadata = None
@@ -415,10 +415,16 @@ def export(checkpoint, output, opset, fp16, int8, all_steps,
             metadata = training_peptides_metadata(
                 set().union(*map(read_peptide_file, real_lists)),
                 set().union(*map(read_peptide_file, sim_lists)))
-        report = export_onnx(checkpoint, output, opset=opset,
-                             metadata=metadata,
-                             all_steps=all_steps, variants=variants,
-                             batches=batches)
+        if cfg.kind == "autoregressive":
+            # the AR baseline: a teacher-forced graph (an ablation, not a
+            # model the engine sequences with)
+            from export.autoregressive_export import export_autoregressive
+            report = export_autoregressive(checkpoint, output, opset=opset)
+        else:
+            report = export_onnx(checkpoint, output, opset=opset,
+                                 metadata=metadata,
+                                 all_steps=all_steps, variants=variants,
+                                 batches=batches)
     except (OSError, ValueError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"wrote {report.path}: max |ONNX - PyTorch| on log-probs "
