@@ -2,7 +2,9 @@
 
     python benchmarks/real_split.py --mgf          # once: runs/real/*.mgf
     python benchmarks/evidence_search.py           # ~10 min on 2 cores
-    python benchmarks/evidence_search.py --quick   # modes only
+    python benchmarks/evidence_search.py --quick   # modes only, core dev
+    python benchmarks/evidence_search.py --model draft --modes-only \
+        --results evidence_search_draft           # another model
 
 Every run sequences the dev spectra (never trained on; dev peptides never
 simulated for training) and scores them with ``denovo evaluate``'s rules
@@ -21,7 +23,8 @@ simulated for training) and scores them with ``denovo evaluate``'s rules
   simulated spectra (MS2PIP intensities, yeast peptides) alone and with
   the real train spectra (needs ms2pip; skipped without it).
 
-Writes ``benchmarks/results/evidence_search.{md,json}``.
+Writes ``benchmarks/results/evidence_search.{md,json}`` (``--results``
+changes the stem).
 """
 
 from __future__ import annotations
@@ -156,6 +159,10 @@ def main() -> None:
     parser.add_argument("--model", default="default")
     parser.add_argument("--quick", action="store_true",
                         help="modes only, core dev only")
+    parser.add_argument("--modes-only", action="store_true",
+                        help="modes on every dev set, no ablations")
+    parser.add_argument("--results", default="evidence_search",
+                        help="stem of the files in benchmarks/results/")
     parser.add_argument("--n-simulated", type=int, default=1500)
     parser.add_argument("--work", type=Path,
                         default=ROOT / "runs" / "evidence_search")
@@ -180,7 +187,7 @@ def main() -> None:
             print(f"{label:<28} {mode:<9} AA prec {row['aa_precision']:.3f}"
                   f"  pep recall {row['peptide_recall']:.3f}  "
                   f"({row['n_spectra']} spectra, {row['seconds']} s)")
-    if not args.quick:
+    if not (args.quick or args.modes_only):
         core = REAL / SETS[CORE]
         learned = load_default_scorer()
         variants = [
@@ -208,12 +215,12 @@ def main() -> None:
             report["ablations"].append(row)
             print(f"{label:<48} AA prec {row['aa_precision']:.3f}  "
                   f"pep recall {row['peptide_recall']:.3f}")
-    write(report)
+    write(report, args.results)
 
 
-def write(report: dict) -> None:
+def write(report: dict, stem: str = "evidence_search") -> None:
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "evidence_search.json").write_text(
+    (RESULTS / f"{stem}.json").write_text(
         json.dumps(report, indent=1) + "\n")
     lines = ["# Evidence search and engine modes on the dev split", "",
              f"`{report['command']}` on {report['date']} "
@@ -244,7 +251,7 @@ def write(report: dict) -> None:
             lines.append(f"| {r['variant']} | {r['aa_precision']:.3f} | "
                          f"{r['aa_recall']:.3f} | "
                          f"{r['peptide_recall']:.3f} |")
-    out = RESULTS / "evidence_search.md"
+    out = RESULTS / f"{stem}.md"
     out.write_text("\n".join(lines) + "\n")
     print(f"wrote {out}")
 

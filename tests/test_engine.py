@@ -377,7 +377,7 @@ def test_every_bundled_model_sequences_the_example():
     from importlib.resources import files
 
     models = bundled_models()
-    assert {"default", "recursive"} <= set(models)
+    assert {"default", "draft"} <= set(models)
     spectra = list(read_spectra(files("denovo") / "data" / "example.mgf"))[:8]
     for name in models:
         session = ModelSession(name, threads=1)
@@ -385,4 +385,5 @@ def test_every_bundled_model_sequences_the_example():
         assert [r.spectrum for r in results] == spectra, name
         assert all(r.matches for r in results), name
     assert ModelSession("default").info.refinement_steps == 1
-    assert ModelSession("recursive").info.refinement_steps == 3
+    draft = ModelSession("draft").info
+    assert draft.refinement_steps == 3 and draft.takes_draft

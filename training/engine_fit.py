@@ -16,7 +16,8 @@ annotated **train-side** spectra only:
   sources added after the bundled models were trained: HeLa and
   ProteomeTools-171), because a model scores the spectra it memorised far
   too well; for a draft-conditioned model also ``drafts``, how many of
-  the search's best peptides it refines per spectrum;
+  the search's best peptides it refines per spectrum, and
+  ``draft_scoring``, which of its distributions scores the candidates;
 * the confidence calibration of each ranking mode
   (:mod:`denovo.engine.confidence`): a logistic model of "the top
   peptide is right" on the same kind of spectra (hybrid) or on the
@@ -50,6 +51,7 @@ MODEL_SOURCES = ("QEPlus2_10212016_40_F5.mgf", "pepnet_124.mgf",
 WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 GUIDES = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
 DRAFTS = (1, 2, 3)  # drafts refined per spectrum (draft models)
+SCORINGS = ("refined", "blank")  # which distribution scores candidates
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 
 __all__ = ["ranked_lists", "best_weight", "fit_confidence", "main"]
@@ -153,8 +155,11 @@ def main(argv=None) -> None:
                              fragmentation="HCD", keep_spectra=True)
     decode = DecodeConfig(top_k=64)
     confidence = dict(scorer.confidence or {})
-    record = {"command": "python -m training.engine_fit "
-              + " ".join(argv or []), "date": time.strftime("%Y-%m-%d")}
+    import sys
+
+    args_text = " ".join(sys.argv[1:] if argv is None else argv)
+    record = {"command": "python -m training.engine_fit " + args_text,
+              "date": time.strftime("%Y-%m-%d")}
     if args.model is None:
         held = [ex for ex in examples if holdout(ex.key)]
         print(f"evidence mode: {len(held)} held-out train-side spectra")
@@ -175,29 +180,35 @@ def main(argv=None) -> None:
         best = None
         tables = {}
         drafts = DRAFTS if session.info.takes_draft else (1,)
+        scorings = SCORINGS if session.info.takes_draft else ("refined",)
         for n_drafts in drafts:
-            for guide in GUIDES:  # evidence inside the model's beam
-                print(f"drafts {n_drafts}, beam guide {guide}:")
-                engine = Engine(session, mode="hybrid", decode=decode,
-                                scorer=replace(scorer, model_weight=0.0,
-                                               beam_guide=guide,
-                                               drafts=n_drafts))
-                lists = ranked_lists(unseen, engine)
-                weight, table = best_weight(unseen, lists)
-                tables[f"{n_drafts}:{guide}"] = table
-                if best is None or table[weight] > best[0] + 1e-9:
-                    best = (table[weight], guide, weight, lists, n_drafts)
-        _, guide, weight, lists, n_drafts = best
+            for scoring in scorings:
+                for guide in GUIDES:  # evidence inside the model's beam
+                    print(f"drafts {n_drafts}, scored by {scoring}, beam "
+                          f"guide {guide}:")
+                    engine = Engine(session, mode="hybrid", decode=decode,
+                                    scorer=replace(
+                                        scorer, model_weight=0.0,
+                                        beam_guide=guide, drafts=n_drafts,
+                                        draft_scoring=scoring))
+                    lists = ranked_lists(unseen, engine)
+                    weight, table = best_weight(unseen, lists)
+                    tables[f"{n_drafts}:{scoring}:{guide}"] = table
+                    if best is None or table[weight] > best[0] + 1e-9:
+                        best = (table[weight], guide, weight, lists,
+                                n_drafts, scoring)
+        _, guide, weight, lists, n_drafts, scoring = best
         confidence["hybrid"], info = fit_confidence(
             unseen, lists, weight, "hybrid", engine.ranker)
         record.update(model=str(session.path.name), model_weight=weight,
-                      beam_guide=guide, drafts=n_drafts,
-                      recall_by_drafts_guide_and_weight=tables, hybrid=info)
+                      beam_guide=guide, drafts=n_drafts, draft_scoring=scoring,
+                      recall_by_drafts_scoring_guide_and_weight=tables,
+                      hybrid=info)
         fitted = replace(scorer, model_weight=float(weight),
                          beam_guide=float(guide), drafts=int(n_drafts),
-                         confidence=confidence)
+                         draft_scoring=scoring, confidence=confidence)
         print(f"model weight {weight}, beam guide {guide}, drafts "
-              f"{n_drafts}")
+              f"{n_drafts}, scored by {scoring}")
         if args.write_model:
             from export.onnx_export import set_evidence_scorer
             set_evidence_scorer(session.path, fitted)

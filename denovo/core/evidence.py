@@ -332,7 +332,10 @@ class EvidenceScorer:
     ``beam_guide`` weighs the cleavage evidence inside the model's beam
     (:func:`denovo.core.decode.guided_beam_search_batch`); ``drafts`` is
     how many of the search's best peptides a draft-conditioned model
-    refines per spectrum; ``confidence``
+    refines per spectrum and ``draft_scoring`` which of its distributions
+    scores the candidates (``refined``: each candidate's best refined
+    draft; ``blank``: one extra blank-draft row, the model's own
+    opinion); ``confidence``
     maps a ranking mode to its calibration
     (:class:`denovo.engine.confidence.Confidence`); ``ranker`` holds
     fitted weights over whole-peptide features
@@ -349,6 +352,7 @@ class EvidenceScorer:
     model_weight: float = 0.0
     beam_guide: float = 0.0
     drafts: int = 1
+    draft_scoring: str = "refined"
     evidence: dict = field(default_factory=dict)
     confidence: dict = field(default_factory=dict)  # mode -> Confidence
     ranker: dict = field(default_factory=dict)  # peptide ranking weights
@@ -390,6 +394,7 @@ class EvidenceScorer:
                 "model_weight": float(self.model_weight),
                 "beam_guide": float(self.beam_guide),
                 "drafts": int(self.drafts),
+                "draft_scoring": str(self.draft_scoring),
                 "evidence": dict(self.evidence or {}),
                 "confidence": dict(self.confidence or {}),
                 "ranker": dict(self.ranker or {}),
@@ -412,6 +417,7 @@ class EvidenceScorer:
                    model_weight=float(data.get("model_weight", 0.0)),
                    beam_guide=float(data.get("beam_guide", 0.0)),
                    drafts=int(data.get("drafts", 1)),
+                   draft_scoring=str(data.get("draft_scoring", "refined")),
                    evidence=dict(data.get("evidence", {})),
                    confidence=dict(data.get("confidence", {})),
                    ranker=dict(data.get("ranker", {})),

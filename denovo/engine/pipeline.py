@@ -451,7 +451,8 @@ class Engine:
     def _refine_drafts(self, spectra, batch, rows, mass, charges, owner,
                        matches) -> None:
         """A draft-conditioned model's batch: search every row, let the
-        model refine each row's ``drafts`` best-ranked peptides (one ONNX
+        model refine each row's ``drafts`` best-ranked peptides (plus a
+        blank draft first with ``draft_scoring = "blank"``; one ONNX
         call),
         decode every refined distribution with the guided beam, rank.
 
@@ -478,6 +479,8 @@ class Engine:
         for k, peps in enumerate(found):
             usable = [f.tokens for f in peps
                       if len(f.tokens) < n_slots][:limit]
+            if peps and ranker.draft_scoring == "blank":
+                usable = [()] + usable  # scores the candidates: first
             for tokens in usable or ([()] if peps else []):
                 owner_k.append(k)
                 drafts.append(vocab.encode(tokens, n_slots - 1) if tokens

@@ -15,7 +15,9 @@ way, whatever its source:
 * ``model``: the model's mean log-probability of the peptide's tokens and
   END at their slots (I and L merged), the decoder's own score. A
   draft-conditioned model gives one distribution per refined draft; a
-  candidate gets its best one.
+  candidate gets its best one (``draft_scoring = "refined"``), or the
+  one of a blank draft (``"blank"``: refining the search's own peptides
+  tends to echo them, a blank draft gives a second opinion).
 
 When the search finds no peptide of the precursor mass that the peaks
 support, none is reported (the spectrum's row says ``no_mass_match``):
@@ -79,6 +81,11 @@ class Ranker:
         # Weight of the cleavage evidence inside the model's beam (0: the
         # beam reads the model alone; its peptides are still re-ranked).
         self.beam_guide = float(scorer.beam_guide)
+        # draft-conditioned models: which refined distribution scores
+        self.draft_scoring = scorer.draft_scoring
+        if self.draft_scoring not in ("refined", "blank"):
+            raise ValueError("draft_scoring must be 'refined' or 'blank', "
+                             f"not {self.draft_scoring!r}")
         calibration = (scorer.confidence or {}).get(mode)
         self.confidence = (None if calibration is None
                            else Confidence.from_dict(calibration))
@@ -193,6 +200,8 @@ class Ranker:
         if self.mode == "hybrid" and log_probs is not None:
             stack = np.asarray(log_probs)
             stack = stack[None] if stack.ndim == 2 else stack
+            if self.draft_scoring == "blank":
+                stack = stack[:1]  # the engine put the blank draft first
             model = np.full(len(peptides), -np.inf)
             for lp in stack:
                 merged_k = self._merged(lp)
