@@ -447,14 +447,12 @@ class Engine:
         if jobs:
             self._rank_rows(jobs)
 
-
     def _refine_drafts(self, spectra, batch, rows, mass, charges, owner,
                        matches) -> None:
-        """A draft-conditioned model's batch: search every row, let the
-        model refine each row's ``drafts`` best-ranked peptides (plus a
-        blank draft first with ``draft_scoring = "blank"``; one ONNX
-        call),
-        decode every refined distribution with the guided beam, rank.
+        """A draft-conditioned model's batch: search every row; let the
+        model refine each row's ``drafts`` best-ranked peptides, after a
+        blank draft with ``draft_scoring = "blank"`` (one ONNX call);
+        decode every refined distribution with the guided beam; rank.
 
         Rows the search finds nothing for skip the model: no peptide of
         their mass is supported by the peaks, so none is reported.
