@@ -108,6 +108,25 @@ def test_resume_rejects_a_model_only_checkpoint(tmp_path):
                 resume=tmp_path / "bad.ckpt")
 
 
+def test_init_from_starts_a_new_run_from_a_checkpoints_weights(tmp_path):
+    first = Trainer(tiny_recipe(), tmp_path / "a", device="cpu",
+                    progress=False)
+    first.fit(until=2)
+    source, _, _ = load_model_from_checkpoint(tmp_path / "a" / "last.ckpt")
+    tuned = Trainer(tiny_recipe(init_from=str(tmp_path / "a" / "last.ckpt")),
+                    tmp_path / "b", device="cpu", progress=False)
+    assert tuned.step == 0  # a new schedule, from the EMA weights
+    for key, value in source.state_dict().items():
+        torch.testing.assert_close(tuned.model.state_dict()[key], value)
+        torch.testing.assert_close(tuned.ema[key], value)
+    other = json.loads(json.dumps(TINY))
+    other["model"]["dim"] = 16
+    other["train"]["init_from"] = str(tmp_path / "a" / "last.ckpt")
+    with pytest.raises(ValueError, match="model config differs"):
+        Trainer(recipe_from_dict(other, source="x"), tmp_path / "c",
+                device="cpu", progress=False)
+
+
 def test_bf16_autocast_path_trains(tmp_path, monkeypatch):
     # No GPU here: run the CUDA bf16 path under torch's CPU autocast.
     monkeypatch.setattr(Trainer, "BF16_DEVICES", ("cuda", "cpu"))

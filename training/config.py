@@ -396,6 +396,9 @@ class TrainConfig:
     log_every: int = 10  # steps between metric rows
     decoder: str = "greedy"  # "greedy" or "beam" (denovo.core.decode)
     tensorboard: bool = False  # also log to TensorBoard if installed
+    # Fine-tuning: start from this checkpoint's (EMA) weights, with a new
+    # optimiser and schedule ("" = random init; --resume continues a run).
+    init_from: str = ""
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "val_batch_size", "log_every"):

@@ -141,6 +141,8 @@ class Trainer:
         self.max_steps = self.cfg.max_steps or self.curriculum.total_steps
         torch.manual_seed(self.cfg.seed)
         self.model = build_model(recipe.model).to(self.device)
+        if self.cfg.init_from and resume is None:
+            self._init_weights(Path(self.cfg.init_from))
         self.ema = {k: v.detach().clone()
                     for k, v in self.model.state_dict().items()}
         self.optimizer = self._optimizer()
@@ -180,6 +182,18 @@ class Trainer:
         if not dist.is_initialized():
             dist.init_process_group(
                 "nccl" if self.device.type == "cuda" else "gloo")
+
+    def _init_weights(self, path: Path) -> None:
+        """Fine-tuning: weights (EMA when stored) of a checkpoint of the
+        same model config; optimiser, schedule and step start afresh."""
+        from .checkpoint import load_model_from_checkpoint
+
+        source, cfg, _ = load_model_from_checkpoint(path)
+        if cfg != self.recipe.model:
+            raise ValueError(f"train.init_from {path}: its model config "
+                             "differs from the recipe's")
+        self.model.load_state_dict(source.state_dict())
+        log.info("initialised from %s", path)
 
     def _check_recipe(self) -> None:
         m = self.recipe.model
