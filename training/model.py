@@ -10,7 +10,10 @@ same small network is reused everywhere. Every step emits per-slot
 log-probabilities, so deep supervision can train each of them. With
 ``mass_feedback`` each cycle also shows every slot the b/y ion m/z that
 the current best answer implies around it, so refining means checking the
-answer against the peaks.
+answer against the peaks. With ``draft`` the answer starts from a given
+peptide (the evidence search's, at inference), whose implied ions the
+slots see in the first cycle: the steps then refine a draft instead of
+guessing from nothing.
 
 Bottom-up: sinusoidal m/z features, attention, block, peak encoder,
 implied ions, carry, the model and the export wrapper (checkpoints:
