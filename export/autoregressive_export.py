@@ -24,12 +24,11 @@ import onnx
 import torch
 from torch import nn
 
-from denovo.core.vocab import DEFAULT_VOCABULARY, Vocabulary
+from denovo.core.vocab import Vocabulary
 from denovo.engine import contract
-from export.onnx_export import (FP32_TOLERANCE, ExportReport, _session,
-                                random_batch)
+from export.onnx_export import (FP32_TOLERANCE, ExportReport, _resolve,
+                                _session, random_batch)
 from training.autoregressive import AutoregressiveModel
-from training.checkpoint import load_model_from_checkpoint
 from training.config import to_dict
 
 __all__ = ["export_autoregressive", "AR_INPUT_NAMES", "MODEL_KIND_KEY"]
@@ -80,31 +79,9 @@ def export_autoregressive(model_or_checkpoint: AutoregressiveModel | str
     stores (for a model: ``PreprocessConfig()``, the default vocabulary).
     A difference above ``tolerance`` raises ``RuntimeError``.
     """
-    from denovo.core.preprocess import PreprocessConfig
-
-    extra: dict = {}
-    if isinstance(model_or_checkpoint, AutoregressiveModel):
-        model = model_or_checkpoint
-    else:
-        model, _, extra = load_model_from_checkpoint(model_or_checkpoint)
-        if not isinstance(model, AutoregressiveModel):
-            raise ValueError(f"{model_or_checkpoint}: not an "
-                             "autoregressive model (use export_onnx)")
-    cfg = model.cfg
-    preprocess = preprocess if preprocess is not None else extra.get(
-        "preprocess")
-    if preprocess is None:
-        preprocess = PreprocessConfig()
-    elif not isinstance(preprocess, PreprocessConfig):
-        preprocess = PreprocessConfig.from_dict(dict(preprocess))
-    if vocabulary is None:
-        stored = extra.get("vocabulary")
-        vocabulary = (Vocabulary.from_dict(stored) if stored
-                      else DEFAULT_VOCABULARY)
-    if len(vocabulary) != cfg.vocab_size:
-        raise ValueError(f"vocabulary has {len(vocabulary)} tokens but the "
-                         f"model outputs {cfg.vocab_size}")
-    prov = {**extra.get("provenance", {}), **dict(provenance or {})}
+    model, cfg, preprocess, vocabulary, prov = _resolve(
+        model_or_checkpoint, preprocess, vocabulary, provenance,
+        model_class=AutoregressiveModel)
 
     was_training = model.training
     model.eval()

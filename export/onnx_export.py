@@ -166,16 +166,20 @@ def _session(path: Path) -> ort.InferenceSession:
                                 providers=["CPUExecutionProvider"])
 
 
-def _resolve(model_or_checkpoint: TRM | str | Path,
-             preprocess: Any, vocabulary: Vocabulary | None,
-             provenance: Mapping | None):
-    """Model, config and metadata inputs from a model or checkpoint."""
+def _resolve(model_or_checkpoint: Any, preprocess: Any,
+             vocabulary: Vocabulary | None, provenance: Mapping | None,
+             model_class: type = TRM):
+    """Model, config and metadata inputs from a model or checkpoint
+    (of ``model_class``: the TRM, or the AR baseline's exporter's)."""
     extra: dict = {}
-    if isinstance(model_or_checkpoint, TRM):
+    if isinstance(model_or_checkpoint, model_class):
         model = model_or_checkpoint
         cfg: ModelConfig = model.cfg
     else:
         model, cfg, extra = load_model_from_checkpoint(model_or_checkpoint)
+        if not isinstance(model, model_class):
+            raise ValueError(f"{model_or_checkpoint}: a {cfg.kind} model, "
+                             f"not a {model_class.__name__}")
         logger.info("loaded %s (%s weights)", model_or_checkpoint,
                     "EMA" if extra["used_ema"] else "raw")
     if preprocess is None:

@@ -163,6 +163,10 @@ def test_checkpoint_round_trip(tmp_path):
     tokens = torch.randint(0, TINY.vocab_size, (2, 13))
     assert torch.equal(loaded(**inputs, tokens=tokens),
                        model(**inputs, tokens=tokens))
+    # each exporter takes its own kind of checkpoint only
+    from export.onnx_export import export_onnx
+    with pytest.raises(ValueError, match="not a TRM"):
+        export_onnx(tmp_path / "ar.ckpt", tmp_path / "wrong.onnx")
 
 
 def test_beam_validation():
