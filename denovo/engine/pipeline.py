@@ -409,6 +409,20 @@ class Engine:
                               if n > 1 else None)
         return self._executor
 
+    def _model(self, batch, rows, mass, charges, draft=None) -> np.ndarray:
+        """The model's log-probs for ``rows`` of the preprocessed batch,
+        padded to their widest spectrum (timed as the model stage)."""
+        start = time.perf_counter()
+        width = int(batch.n_peaks[rows].max())
+        log_probs = self.session.run(
+            mz=batch.mz[rows, :width].astype(np.float32),
+            intensity=batch.intensity[rows, :width],
+            mask=batch.mask[rows, :width],
+            precursor_mass=mass[rows].astype(np.float32),
+            charge=charges[rows].astype(np.int64), draft=draft)
+        self.stage_seconds["model"] += time.perf_counter() - start
+        return log_probs
+
     def _run_model(self, spectra, batch, rows, mass, charges, owner,
                    matches) -> None:
         """One padded model batch of ``rows``, decoded into ``matches``."""
@@ -417,15 +431,7 @@ class Engine:
                                 matches)
             return
         seconds = self.stage_seconds
-        start = time.perf_counter()
-        width = int(batch.n_peaks[rows].max())
-        log_probs = self.session.run(
-            mz=batch.mz[rows, :width].astype(np.float32),
-            intensity=batch.intensity[rows, :width],
-            mask=batch.mask[rows, :width],
-            precursor_mass=mass[rows].astype(np.float32),
-            charge=charges[rows].astype(np.int64))
-        seconds["model"] += time.perf_counter() - start
+        log_probs = self._model(batch, rows, mass, charges)
 
         start = time.perf_counter()
         peaks = guide = None
@@ -485,17 +491,9 @@ class Engine:
                               else np.zeros(n_slots, np.int64))
         log_probs = cands = None
         if owner_k:
-            start = time.perf_counter()
             sel = rows[np.asarray(owner_k)]
-            width = int(batch.n_peaks[sel].max())
-            log_probs = self.session.run(
-                mz=batch.mz[sel, :width].astype(np.float32),
-                intensity=batch.intensity[sel, :width],
-                mask=batch.mask[sel, :width],
-                precursor_mass=mass[sel].astype(np.float32),
-                charge=charges[sel].astype(np.int64),
-                draft=np.stack(drafts).astype(np.int64))
-            seconds["model"] += time.perf_counter() - start
+            log_probs = self._model(batch, sel, mass, charges,
+                                    np.stack(drafts).astype(np.int64))
             start = time.perf_counter()
             guide = ranker.guide([peaks[k] for k in owner_k], charges[sel])
             cands = self.decoder.candidates(self.decoder.decode_arrays(
