@@ -65,8 +65,9 @@ def search_drafts(spectra, max_length: int) -> list:
     ranker = Ranker(VOCAB, load_default_scorer())
     drafts = []
     for s in spectra:
-        found = ranker.drafts(ranker.peaks(s),
-                              (s.precursor_mz - PROTON) * s.charge, s.charge)
+        found, _ = ranker.drafts(ranker.peaks(s),
+                                 (s.precursor_mz - PROTON) * s.charge,
+                                 s.charge)
         found = [f for f in found if len(f.tokens) <= max_length]
         drafts.append(found[0].tokens if found else None)
     return drafts

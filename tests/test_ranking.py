@@ -222,9 +222,13 @@ def test_draft_model_refines_the_search_drafts(tmp_path, monkeypatch):
                      ladder.precursor_mz, charge=2, index=1, source="x.mgf")
     results = list(engine.run([ladder, empty]))
     assert len(fed) == 1  # one batched call
-    found = engine.ranker.drafts(engine.ranker.peaks(ladder),
-                                 (ladder.precursor_mz - 1.00727646688) * 2, 2)
+    peaks = engine.ranker.peaks(ladder)
+    found, scores = engine.ranker.drafts(
+        peaks, (ladder.precursor_mz - 1.00727646688) * 2, 2)
     assert found[0].tokens == tuple("PEPTLDEK")  # best-ranked first
+    assert (np.diff(scores) <= 0).all()
+    np.testing.assert_allclose(scores, engine.ranker.search.rank_scores(
+        peaks, [f.tokens for f in found], 2))
     want = [VOCAB.encode(f.tokens, 20) for f in found[:2]]
     np.testing.assert_array_equal(fed[0], np.stack(want))  # no row for empty
     best = results[0].matches[0]

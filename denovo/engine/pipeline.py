@@ -376,7 +376,7 @@ class Engine:
     def _rank_rows(self, jobs) -> None:
         """Search, pool and rank spectra, each at one charge: ``jobs`` of
         ``(spectrum, charge, mass, log_probs, model candidates, out,
-        peaks or None[, the search's peptides])``.
+        peaks or None[, the search's peptides, their rank scores])``.
 
         The search kernels release the GIL, so rows run on a small
         thread pool (``EngineConfig.threads``, 0 = all cores); each row
@@ -386,12 +386,12 @@ class Engine:
 
         def one(job):
             spectrum, charge, mass, log_probs, cands, _, peaks = job[:7]
-            found = job[7] if len(job) > 7 else None
+            found, scores = job[7:9] if len(job) > 7 else (None, None)
             return [Match(r.candidate, charge, r.terms)
                     for r in self.ranker.rank(
                         spectrum, charge, mass, log_probs=log_probs,
                         model_candidates=cands, keep=self.top_k,
-                        peaks=peaks, found=found)]
+                        peaks=peaks, found=found, found_scores=scores)]
 
         pool = self._pool()
         found = pool.map(one, jobs) if pool is not None else map(one, jobs)
@@ -480,7 +480,7 @@ class Engine:
         n_slots = self.session.info.n_slots
         limit = max(int(ranker.search.scorer.drafts), 1)
         owner_k, drafts = [], []
-        for k, peps in enumerate(found):
+        for k, (peps, _) in enumerate(found):
             usable = [f.tokens for f in peps
                       if len(f.tokens) < n_slots][:limit]
             if peps and ranker.draft_scoring == "blank":
@@ -510,7 +510,7 @@ class Engine:
             idx = per_row[k]
             jobs.append((spectra[owner[row]], int(charges[row]), mass[row],
                          log_probs[idx], [c for j in idx for c in cands[j]],
-                         out, peaks[k], found[k]))
+                         out, peaks[k], *found[k]))
         if jobs:
             self._rank_rows(jobs)
 

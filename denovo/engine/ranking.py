@@ -143,15 +143,16 @@ class Ranker:
                 float(self.search.scorer.bias), float(ev.fragment_tol),
                 ev.ppm, int(ev.max_fragment_charge), self.beam_guide)
 
-    def drafts(self, peaks, precursor_mass: float, charge: int) -> list:
+    def drafts(self, peaks, precursor_mass: float,
+               charge: int) -> tuple[list, np.ndarray]:
         """The search's peptides (:class:`denovo.core.search.Found`),
-        best rank score first: what a draft-conditioned model refines."""
+        best rank score first (what a draft-conditioned model refines),
+        and their peak-once rank scores (for :meth:`rank`)."""
         found = self.search.search(peaks, precursor_mass, charge)
-        if len(found) > 1:
-            scores = self.search.rank_scores(peaks, [f.tokens for f in found],
-                                             charge)
-            found = [found[k] for k in np.argsort(-scores, kind="stable")]
-        return found
+        scores = self.search.rank_scores(peaks, [f.tokens for f in found],
+                                         charge)
+        order = np.argsort(-scores, kind="stable")
+        return [found[k] for k in order], scores[order]
 
     def peaks(self, spectrum):
         """The spectrum's peaks as the evidence kernels read them."""
@@ -162,14 +163,16 @@ class Ranker:
     def rank(self, spectrum, charge: int, precursor_mass: float, *,
              log_probs: np.ndarray | None = None,
              model_candidates=(), keep: int | None = None,
-             peaks=None, found=None) -> list[Ranked]:
+             peaks=None, found=None,
+             found_scores=None) -> list[Ranked]:
         """Candidates of one spectrum at one charge, best first (the
         ``keep`` best, all by default).
 
         ``log_probs`` (``[L, V]``, or ``[N, L, V]``: one per refined
         draft) and ``model_candidates`` (the decoder's candidates) come
-        from the model; both are ignored in ``evidence`` mode. ``found``:
-        the search's peptides, when the caller has searched already.
+        from the model; both are ignored in ``evidence`` mode. ``found``
+        (and ``found_scores``): the search's peptides (and their rank
+        scores), when the caller has them already (:meth:`drafts`).
         """
         if self.mode == "model":
             return [Ranked(c, {"model": c.score}) for c in model_candidates]
@@ -188,7 +191,11 @@ class Ranker:
                     pool.setdefault(_as_l(c.tokens), "model")
         peptides = list(pool)
         tokens, lengths = encoded = self.search.encode(peptides)
-        if self.peak_once:
+        if self.peak_once and found_scores is not None:
+            n = len(found)  # the pool starts with the search's peptides
+            evidence = np.concatenate([found_scores, self.search.rank_scores(
+                peaks, peptides[n:], charge, (tokens[n:], lengths[n:]))])
+        elif self.peak_once:
             evidence = self.search.rank_scores(peaks, peptides, charge,
                                                encoded)
         else:
