@@ -89,7 +89,8 @@ def _msp(spectra) -> str:
         out += [f"Name: spectrum{i}/{s.charge or 2}",
                 f"PrecursorMZ: {s.precursor_mz}",
                 f"Num peaks: {len(s.mz)}"]
-        out += [f"{m:.5f}\t{x:.2f}" for m, x in zip(s.mz, s.intensity)]
+        out += [f"{m:.5f}\t{x:.2f}" for m, x in zip(s.mz, s.intensity,
+                                                         strict=True)]
         out.append("")
     return "\n".join(out) + "\n"
 

@@ -15,16 +15,18 @@ checkpoint at step 1,000 is the reference):
 (The recipe turns the spectrum loss on at step 1,000, so at this budget
 the last variant removes the precursor-mass loss only.)
 
-    python benchmarks/draft_ablations.py --scorer-from denovo/models/draft.onnx \\
+    python benchmarks/draft_ablations.py --scorer-from MODEL.onnx \\
         --checkpoint reference=runs/ablate/reference_1000.ckpt \\
         --checkpoint blank=runs/ablate/blank/last.ckpt ...
 
 Every variant is exported and run by the engine on the core dev split
 (421 spectra, never trained on) in the ``model`` mode (the TRM alone,
 blank draft) and the default ``hybrid`` mode, all with the same engine
-settings (model weight, beam guide, drafts: those fitted for the model of
-``--scorer-from``), and measured per refinement step on dev drafts
-(:mod:`refinement`). Writes ``benchmarks/results/draft_ablations.{md,json}``.
+settings (model weight, beam guide, drafts and their scoring: those
+fitted for the model of ``--scorer-from``, recorded in the report), and
+measured per refinement step on dev drafts (:mod:`refinement`). Writes
+``benchmarks/results/draft_ablations.{md,json}``; ``--rewrite`` writes
+the markdown again from the JSON.
 """
 
 from __future__ import annotations
@@ -49,18 +51,22 @@ from denovo.engine import ModelSession  # noqa: E402
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["--rewrite"]:  # the tables again, from the JSON
-        write(json.loads((RESULTS / "draft_ablations.json").read_text()))
-        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", action="append", required=True,
+    parser.add_argument("--checkpoint", action="append",
                         metavar="LABEL=PATH")
-    parser.add_argument("--scorer-from", required=True,
+    parser.add_argument("--scorer-from",
                         help="model file whose fitted engine settings all "
                              "variants use")
+    parser.add_argument("--rewrite", action="store_true",
+                        help="only write the markdown again from the JSON")
     parser.add_argument("--work", type=Path,
                         default=ROOT / "runs" / "draft_ablations")
     args = parser.parse_args()
+    if args.rewrite:
+        write(json.loads((RESULTS / "draft_ablations.json").read_text()))
+        return
+    if not (args.checkpoint and args.scorer_from):
+        parser.error("--checkpoint and --scorer-from are required")
     from export.onnx_export import export_onnx, set_evidence_scorer
 
     args.work.mkdir(parents=True, exist_ok=True)
@@ -72,7 +78,7 @@ def main() -> None:
               "date": datetime.now(timezone.utc).isoformat(
                   timespec="seconds"),
               "machine": describe(), "scorer_from": args.scorer_from,
-              "variants": []}
+              "engine_settings": engine_settings(scorer), "variants": []}
     for item in args.checkpoint:
         label, _, path = item.partition("=")
         start = time.time()
@@ -92,6 +98,12 @@ def main() -> None:
     write(report)
 
 
+def engine_settings(scorer) -> dict:
+    """The fitted engine settings every variant runs with."""
+    return {k: getattr(scorer, k) for k in ("model_weight", "beam_guide",
+                                            "drafts", "draft_scoring")}
+
+
 def _steps(entry: dict, kind: str) -> str:
     rows = entry.get(kind) or []
     return " → ".join(f"{r['residue_accuracy']:.3f}" for r in rows)
@@ -102,8 +114,12 @@ def write(report: dict) -> None:
         json.dumps(report, indent=1) + "\n")
     lines = ["# Draft-conditioned TRM: ablations at 1,000 steps", "",
              f"`{report['command']}` on {report['date']} "
-             f"({report['machine']}). Core dev split (421 spectra), "
-             "engine settings of the shipped model for every variant. "
+             f"({report['machine']}). Core dev split (421 spectra); "
+             "every variant with the engine settings fitted for "
+             f"`{report['scorer_from']}` at the time: "
+             + ", ".join(f"{k} {v}" for k, v in
+                         report.get("engine_settings", {}).items())
+             + ". "
              "Residue accuracy per step on dev drafts (step 0 = the "
              "search's best-ranked peptide) and from a blank draft. The "
              "recipe's spectrum loss starts at step 1,000, so the variant "

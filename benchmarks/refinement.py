@@ -195,10 +195,11 @@ def write(report: dict, stem: str) -> None:
     lines = ["# Refinement per step on dev drafts", "",
              f"`{report['command']}` on {report['date']} "
              f"({report['machine']}). Drafts: the evidence search's "
-             "best-ranked peptide per dev spectrum (spectra where it finds none left "
-             "out); step 0 is the draft. Slot-by-slot against the truth, "
-             "I = L; fixed/broken: share of the truth's residues changed "
-             "from wrong to right / right to wrong by that step.", "",
+             "best-ranked peptide per dev spectrum (spectra where it "
+             "finds none left out); step 0 is the draft. Slot-by-slot "
+             "against the truth, I = L; fixed/broken: share of the "
+             "truth's residues changed from wrong to right / right to "
+             "wrong by that step.", "",
              "| model | dev set | draft | step | residue accuracy | "
              "fixed | broken | peptide accuracy |",
              "|---|---|---|---|---|---|---|---|"]

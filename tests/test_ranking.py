@@ -198,9 +198,9 @@ def _copy_model(path, n_slots=21):
 
 def test_draft_model_refines_the_search_drafts(tmp_path, monkeypatch):
     """The engine gives a draft-conditioned model the search's
-    best-ranked peptides (``drafts`` per spectrum, one ONNX call per batch), scores
-    every candidate under its best refined distribution, and does not
-    run the model where the search finds nothing."""
+    best-ranked peptides (``drafts`` per spectrum, one ONNX call per
+    batch), scores every candidate under its best refined distribution,
+    and does not run the model where the search finds nothing."""
     session = ModelSession(_copy_model(tmp_path / "copy.onnx"), threads=1)
     assert session.info.takes_draft and "draft" in session.input_names
     fed = []

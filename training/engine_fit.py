@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -155,8 +156,6 @@ def main(argv=None) -> None:
                              fragmentation="HCD", keep_spectra=True)
     decode = DecodeConfig(top_k=64)
     confidence = dict(scorer.confidence or {})
-    import sys
-
     args_text = " ".join(sys.argv[1:] if argv is None else argv)
     record = {"command": "python -m training.engine_fit " + args_text,
               "date": time.strftime("%Y-%m-%d")}

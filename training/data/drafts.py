@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from denovo.core.constants import PROTON
 from denovo.core.vocab import DEFAULT_VOCABULARY, Vocabulary
 
 __all__ = ["DraftMix", "Corruptor", "DraftMaker"]
@@ -130,8 +131,6 @@ class DraftMaker:
     def search_draft(self, mz, intensity, precursor_mz: float,
                      charge: int, rng: np.random.Generator):
         """One of the search's best peptides for a spectrum, or None."""
-        from denovo.core.constants import PROTON
-
         peaks = self.search.peaks(mz, intensity, precursor_mz)
         found = self.search.search(peaks, (precursor_mz - PROTON) * charge,
                                    charge)
