@@ -136,7 +136,7 @@ def sequence(inputs, model, beam, top_match, precursor_tol,
     from pathlib import Path
 
     from .engine import (DecodeConfig, EngineConfig, ModelFileError,
-                         open_writers, sequence_files)
+                         PrecursorWindow, open_writers, sequence_files)
     from .engine.cluster import ClusterError, connect
     from .engine.session import ModelSession
     from .io.errors import InputFileError
@@ -149,15 +149,15 @@ def sequence(inputs, model, beam, top_match, precursor_tol,
                                      "integers like 0,1",
                                      param_hint=name) from None
 
-    decode, engine = {"mass_control": mass_control}, {}
+    decode, engine, window = {"mass_control": mass_control}, {}, {}
     if beam is not None:
         decode["beam"] = beam
     if top_match is not None:
         decode["top_k"] = top_match
     if precursor_tol is not None:
-        decode.update(_tolerance(precursor_tol))
+        window.update(_tolerance(precursor_tol))
     if isotope_errors is not None:
-        decode["isotope_errors"] = ints(isotope_errors, "--isotope-errors")
+        window["isotope_errors"] = ints(isotope_errors, "--isotope-errors")
     if charges is not None:
         engine["charges"] = ints(charges, "--charges")
     if batch_size is not None:
@@ -175,19 +175,20 @@ def sequence(inputs, model, beam, top_match, precursor_tol,
     try:
         decode_cfg = DecodeConfig(**decode)
         engine_cfg = EngineConfig(**engine)
+        window_cfg = PrecursorWindow(**window)
         session = None
         if mode != "evidence" or model is not None:
             session = ModelSession(model, threads=engine_cfg.threads)
-        scorer = _scorer(session, fragment_tol, evidence_scorer)
+        fitted = _fitted(session, fragment_tol, evidence_scorer)
         with connect(workers=workers, scheduler=scheduler) as client, \
                 open_writers(mztab=output, csv=csv_path, inputs=inputs,
-                             session=session,
-                             decode=decode_cfg) as writers:
+                             session=session, decode=decode_cfg,
+                             window=window_cfg) as writers:
             summary = sequence_files(
-                inputs, session=session, decode=decode_cfg,
-                config=engine_cfg, writers=writers, rescore=rescore,
-                progress=progress, client=client, mode=mode,
-                scorer=scorer)
+                inputs, session=session, window=window_cfg,
+                decode=decode_cfg, config=engine_cfg, writers=writers,
+                rescore=rescore, progress=progress, client=client,
+                mode=mode, fitted=fitted)
     except (ModelFileError, InputFileError, ValueError, OSError,
             ClusterError) as err:
         raise click.ClickException(str(err)) from None
@@ -207,26 +208,27 @@ def sequence(inputs, model, beam, top_match, precursor_tol,
         raise SystemExit(EXIT_DAMAGED)
 
 
-def _scorer(session, fragment_tol, path=None):
-    """The evidence scorer (the given file, else the model's, else the
-    package's), with the fragment tolerance the user asked for."""
-    from .core.evidence import EvidenceScorer, load_default_scorer
+def _fitted(session, fragment_tol, path=None):
+    """The engine's fitted settings (the given file, else the model's,
+    else the package's), with the fragment tolerance the user asked
+    for."""
+    from .core.settings import FittedSettings, load_default
 
     if path is not None:
-        scorer = EvidenceScorer.load(path)
+        fitted = FittedSettings.load(path)
     else:
-        scorer = getattr(getattr(session, "info", None), "evidence_scorer",
-                         None) or load_default_scorer()
+        fitted = getattr(getattr(session, "info", None), "fitted",
+                         None) or load_default()
     if fragment_tol is None:
-        return scorer
+        return fitted
     tol = _tolerance(fragment_tol, "--fragment-tol")
-    if "precursor_tol_da" in tol:
-        return scorer.with_fragment_tol(tol["precursor_tol_da"], "Da")
-    return scorer.with_fragment_tol(tol["precursor_tol_ppm"], "ppm")
+    if "tol_da" in tol:
+        return fitted.with_fragment_tol(tol["tol_da"], "Da")
+    return fitted.with_fragment_tol(tol["tol_ppm"], "ppm")
 
 
 def _tolerance(text: str, hint: str = "--precursor-tol") -> dict:
-    """``"20ppm"``, ``"20"`` or ``"0.02Da"`` -> DecodeConfig fields."""
+    """``"20ppm"``, ``"20"`` or ``"0.02Da"`` -> PrecursorWindow fields."""
     low = text.strip().lower().replace(" ", "")
     unit = "da" if low.endswith("da") else "ppm"
     try:
@@ -238,8 +240,8 @@ def _tolerance(text: str, hint: str = "--precursor-tol") -> dict:
             f"{text!r} is not a tolerance like 20ppm or 0.02Da",
             param_hint=hint)
     if unit == "da":
-        return {"precursor_tol_da": value}
-    return {"precursor_tol_ppm": value}
+        return {"tol_da": value}
+    return {"tol_ppm": value}
 
 
 @main.command()

@@ -25,7 +25,7 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from denovo.core.evidence import load_default_scorer
+from denovo.core.settings import load_default
 from denovo.core.vocab import DEFAULT_VOCABULARY, Vocabulary
 from denovo.engine import contract
 from training.config import ModelConfig, to_dict
@@ -291,10 +291,11 @@ def update_metadata(path: str | Path, props: Mapping[str, str]) -> None:
     tmp.replace(path)
 
 
-def set_evidence_scorer(path: str | Path, scorer: Any) -> None:
-    """Store ``scorer`` in an exported model's metadata (format 2).
+def set_fitted_settings(path: str | Path, fitted: Any) -> None:
+    """Store the engine's fitted settings (a ``FittedSettings``) in an
+    exported model's metadata (format 2).
 
-    The graph is untouched, so a model's scorer can be refitted without
+    The graph is untouched, so a model's settings can be refitted without
     re-exporting it; a format-1 file becomes a format-2 file.
     """
     props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
@@ -303,7 +304,7 @@ def set_evidence_scorer(path: str | Path, scorer: Any) -> None:
         preprocess=json.loads(props["denovo.preprocessing"]),
         max_length=int(props["denovo.max_length"]),
         refinement_steps=int(props["denovo.refinement_steps"]),
-        evidence_scorer=scorer)
+        fitted=fitted)
     update_metadata(path, {k: new[k] for k in ("denovo.format_version",
                                                "denovo.evidence_scorer")})
 
@@ -316,7 +317,7 @@ def export_onnx(model_or_checkpoint: TRM | str | Path, path: str | Path, *,
                 all_steps: bool = False, variants: Iterable[str] = (),
                 batches: Iterable[Mapping[str, np.ndarray]] = (),
                 tolerance: float = FP32_TOLERANCE,
-                evidence_scorer: Any = None) -> ExportReport:
+                fitted: Any = None) -> ExportReport:
     """Export, check and verify a model; return the parity report.
 
     Parameters
@@ -343,11 +344,11 @@ def export_onnx(model_or_checkpoint: TRM | str | Path, path: str | Path, *,
         in addition to synthetic ones of several shapes.
     tolerance
         Largest accepted fp32 difference; larger raises ``RuntimeError``.
-    evidence_scorer
-        The engine's evidence scorer for this model (an
-        :class:`~denovo.core.evidence.EvidenceScorer`); default: the one
-        shipped with the package. Refit its model weight for a new model
-        with ``python -m training.evidence_scorer --model FILE``.
+    fitted
+        The engine's fitted settings for this model (a
+        :class:`~denovo.core.settings.FittedSettings`); default: those
+        shipped with the package. Refit them for a new model with
+        ``python -m training.engine_fit --model FILE --write-model``.
     """
     model, cfg, preprocess, vocabulary, prov = _resolve(
         model_or_checkpoint, preprocess, vocabulary, provenance)
@@ -380,7 +381,7 @@ def export_onnx(model_or_checkpoint: TRM | str | Path, path: str | Path, *,
         vocabulary=vocabulary, preprocess=preprocess,
         max_length=cfg.max_length, refinement_steps=cfg.steps,
         provenance=prov, model_config=to_dict(cfg),
-        evidence_scorer=evidence_scorer or load_default_scorer(),
+        fitted=fitted or load_default(),
         takes_draft=takes_draft)
     props.update(dict(metadata or {}))
     proto = onnx.load(str(path))

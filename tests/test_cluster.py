@@ -26,9 +26,8 @@ from denovo.core.vocab import DEFAULT_VOCABULARY, END
 from denovo.engine import DecodeConfig, EngineConfig, open_writers
 from denovo.engine import cluster as cluster_module
 from denovo.engine.cluster import (ClusterConfig, ClusterError,
-                                   ClusterStats, connect, run_chunks,
-                                   sequence_on_cluster)
-from denovo.engine.pipeline import sequence_files
+                                   ClusterStats, connect, run_chunks)
+from denovo.engine.run import sequence_files, sequence_on_cluster
 from denovo.engine.session import ModelSession
 from denovo.io import read_spectra
 

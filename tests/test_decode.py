@@ -17,6 +17,7 @@ from denovo.core.decode import (
     feasibility_table,
 )
 from denovo.core.vocab import DEFAULT_VOCABULARY, END, Vocabulary
+from denovo.core.window import PrecursorWindow
 
 H2O = pmass.calculate_mass(formula="H2O")
 ACETYL = pmass.calculate_mass(formula="C2H2O")
@@ -126,10 +127,10 @@ def test_isotope_errors_are_honoured():
     rng = np.random.default_rng(7)
     lp = _random_log_probs(rng, 6, len(SMALL))
     pm = _peptide_mass(["G", "A", "K", "S"]) + C13_SPACING
-    strict = Decoder(SMALL, DecodeConfig(beam=5000, top_k=3,
-                                         isotope_errors=(0,)))
-    loose = Decoder(SMALL, DecodeConfig(beam=5000, top_k=3,
-                                        isotope_errors=(0, 1)))
+    strict = Decoder(SMALL, DecodeConfig(beam=5000, top_k=3),
+                     PrecursorWindow(isotope_errors=(0,)))
+    loose = Decoder(SMALL, DecodeConfig(beam=5000, top_k=3),
+                    PrecursorWindow(isotope_errors=(0, 1)))
     assert brute_force(lp, SMALL, pm, isotopes=(0,)) == []
     assert not any(c.mass_match for c in strict.decode(lp, pm))
     got = loose.decode(lp, pm)

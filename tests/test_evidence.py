@@ -10,10 +10,13 @@ import pytest
 from pyteomics import mass as pmass
 
 from denovo.core import evidence as ev
-from denovo.core.search import (EdgeTables, EvidenceSearch, SearchConfig,
+from denovo.core.search import (EdgeTables, EvidenceSearch,
                                 cleavage_prefixes, peak_once_batch,
                                 peak_once_features)
+from denovo.core.config import ConfigError
+from denovo.core.settings import FittedSettings, RankSettings, load_default
 from denovo.core.vocab import DEFAULT_VOCABULARY as VOCAB
+from denovo.core.window import PrecursorWindow
 
 PROTON = pmass.nist_mass["H+"][0][0]
 WATER = pmass.calculate_mass(formula="H2O")
@@ -132,11 +135,13 @@ def _hand_scorer(**extra):
             w[i] = 3.0
         elif name.endswith("_intensity"):
             w[i] = 0.5
+    return ev.EvidenceScorer(weights=tuple(w), bias=-2.0, **extra)
+
+
+def _hand_rank():
     prior = {t.name: -3.0 for t in VOCAB.tokens if not t.special}
-    args = dict(weights=tuple(w), bias=-2.0, token_log_prior=prior,
-                prior_weight=0.1, gap_penalty=-2.0)
-    args.update(extra)
-    return ev.EvidenceScorer(**args)
+    return RankSettings(token_log_prior=prior, prior_weight=0.1,
+                        gap_penalty=-2.0)
 
 
 @pytest.mark.parametrize("peptide, charge", [
@@ -144,7 +149,7 @@ def _hand_scorer(**extra):
     ("MLSDHQRAIK", 4)])
 def test_search_reads_a_clean_ladder(peptide, charge):
     mz, intensity, prec = _spectrum(peptide, charge)
-    search = EvidenceSearch(VOCAB, _hand_scorer())
+    search = EvidenceSearch(VOCAB, _hand_scorer(), _hand_rank())
     peaks = search.peaks(mz, intensity, prec)
     found = search.search(peaks, (prec - PROTON) * charge, charge)
     assert found, "nothing found"
@@ -158,8 +163,8 @@ def test_search_reads_a_clean_ladder(peptide, charge):
 def test_every_peptide_fits_the_precursor_exactly():
     peptide = "VLSAADKTNVK"
     mz, intensity, prec = _spectrum(peptide, 2)
-    search = EvidenceSearch(VOCAB, _hand_scorer(),
-                            SearchConfig(precursor_tol_ppm=10))
+    search = EvidenceSearch(VOCAB, _hand_scorer(), _hand_rank(),
+                            window=PrecursorWindow(tol_ppm=10))
     mass = (prec - PROTON) * 2
     for iso in (0, 1):  # the monoisotopic peak was missed: still found
         found = search.search(search.peaks(mz, intensity, prec),
@@ -181,7 +186,7 @@ def test_two_residue_steps_bridge_a_missing_cleavage():
     b = pmass.fast_mass("PEPTL", ion_type="b", charge=1)
     y = pmass.fast_mass("DEKAGR", ion_type="y", charge=1)
     keep = (np.abs(mz - b) > 0.05) & (np.abs(mz - y) > 0.05)
-    search = EvidenceSearch(VOCAB, _hand_scorer())
+    search = EvidenceSearch(VOCAB, _hand_scorer(), _hand_rank())
     peaks = search.peaks(mz[keep], intensity[keep], prec)
     found = search.search(peaks, (prec - PROTON) * 2, 2)
     keys = {"".join(f.tokens) for f in found}
@@ -190,7 +195,7 @@ def test_two_residue_steps_bridge_a_missing_cleavage():
 
 
 def test_edge_tables_hold_compositions_with_their_masses():
-    tables = EdgeTables(VOCAB, _hand_scorer())
+    tables = EdgeTables(VOCAB, _hand_rank())
     for mass, tokens, *_ in (tables.inner, tables.start, tables.end):
         assert np.all(np.diff(mass) >= 0)
         for m, row in zip(mass[::97], tokens[::97], strict=True):
@@ -216,7 +221,7 @@ def test_peak_once_counts_each_peak_at_one_cleavage():
     assert free[1, 0] == 1 and once[1, 0] == 0  # b1 hit only counted once
     np.testing.assert_allclose(once[0], free[0])
     # the batch kernel sums exactly these rows, per peptide
-    search = EvidenceSearch(VOCAB, _hand_scorer())
+    search = EvidenceSearch(VOCAB, _hand_scorer(), _hand_rank())
     tokens, lengths = search.encode([tuple("PEPTLDEKAGR"), tuple("GGG")])
     sums, n_sites, summary = peak_once_batch(
         peaks[0], peaks[1], tokens, lengths, VOCAB.masses,
@@ -230,21 +235,26 @@ def test_peak_once_counts_each_peak_at_one_cleavage():
     assert summary[0, 3] == 0 and summary[1, 0] < 1
 
 
-def test_scorer_round_trip_and_version_check(tmp_path):
-    scorer = _hand_scorer(model_weight=2.0,
-                          confidence={"evidence": {"weights": [0] * 9,
-                                                   "bias": 0.0}})
+def test_settings_round_trip_and_version_check(tmp_path):
+    rank = RankSettings(model_weight=2.0, confidence={
+        "evidence": {"weights": [0] * 9, "bias": 0.0}})
+    fitted = FittedSettings(_hand_scorer(), rank)
     path = tmp_path / "s.json"
-    scorer.save(path)
-    assert ev.EvidenceScorer.load(path) == scorer
-    data = scorer.to_dict()
+    fitted.save(path)
+    assert FittedSettings.load(path) == fitted
+    data = fitted.to_dict()
+    assert set(data) >= {"weights", "bias", "model_weight", "confidence"}
     data["feature_names"] = data["feature_names"][:-1]
     with pytest.raises(ValueError, match="refit"):
-        ev.EvidenceScorer.from_dict(data)
+        FittedSettings.from_dict(data)
+    with pytest.raises(ConfigError, match="model_weight"):
+        FittedSettings.from_dict({**fitted.to_dict(), "model_weight": "x"})
+    with pytest.raises(ConfigError, match="typo"):
+        FittedSettings.from_dict({**fitted.to_dict(), "typo": 1})
 
 
 def test_packaged_scorer_loads_and_fits_the_kernel():
-    scorer = ev.load_default_scorer()
+    scorer = load_default().scorer
     assert len(scorer.weights) == ev.N_FEATURES
     assert scorer.provenance.get("command", "").startswith(
         "python -m training.evidence_scorer")

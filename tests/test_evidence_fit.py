@@ -48,8 +48,9 @@ def test_fit_learns_ladders_and_reads_them_back(tmp_path):
     train, test = tmp_path / "train.mgf", tmp_path / "test.mgf"
     _write(train, 80, rng)
     _write(test, 30, rng)
-    scorer, record = fit([train], compare=False, log=lambda *a: None,
+    fitted, record = fit([train], compare=False, log=lambda *a: None,
                          fragmentation=None)
+    scorer = fitted.scorer
     assert len(scorer.weights) == len(FEATURE_NAMES)
     examples = load_examples([test], EvidenceConfig())
     x, y = node_dataset(examples, EvidenceConfig())
@@ -58,5 +59,5 @@ def test_fit_learns_ladders_and_reads_them_back(tmp_path):
     assert "ranker_kept" in record and record["n_spectra"] == 80
     assert scorer.provenance["command"].startswith(
         "python -m training.evidence_scorer")
-    top, anywhere = search_recall(examples, scorer)
+    top, anywhere = search_recall(examples, fitted)
     assert top >= 0.6 and anywhere >= top

@@ -4,15 +4,15 @@ the model term against a slow reference; format-2 model files."""
 from __future__ import annotations
 
 import shutil
-from dataclasses import replace
 from importlib.resources import files
 
 import numpy as np
 import pytest
 from pyteomics import mass as pmass
 
-from denovo.core.evidence import load_default_scorer
+from denovo.core.decode import BeamGuide
 from denovo.core.peptide import peptide_key
+from denovo.core.settings import load_default
 from denovo.core.vocab import DEFAULT_VOCABULARY as VOCAB
 from denovo.engine.contract import FORMAT_VERSION
 from denovo.engine.confidence import Confidence, candidate_features, FEATURES
@@ -38,7 +38,7 @@ def _ladder(peptide, charge=2):
 
 
 def test_model_term_matches_slow_reference():
-    ranker = Ranker(VOCAB, load_default_scorer())
+    ranker = Ranker.build(VOCAB, load_default())
     rng = np.random.default_rng(0)
     lp = np.log(rng.dirichlet(np.ones(len(VOCAB)), size=21))
     peptides = [tuple("PEPTLDEK"), tuple("IAK"), ("A",) * 21]
@@ -81,8 +81,8 @@ def test_hybrid_pools_the_model_beam_with_the_search(tmp_path):
 
     path = make_model(tmp_path / "m.onnx", peptide_logits(tuple("PETPLDEK")))
     session = ModelSession(path, threads=1)
-    scorer = replace(load_default_scorer(), model_weight=1.0)
-    engine = Engine(session, mode="hybrid", scorer=scorer,
+    fitted = load_default().with_rank(model_weight=1.0)
+    engine = Engine(session, mode="hybrid", fitted=fitted,
                     decode=DecodeConfig(top_k=50))
     (ladder,) = list(engine.run([_ladder("PEPTLDEK")]))
     best = ladder.matches[0]
@@ -120,15 +120,15 @@ def test_model_files_carry_their_scorer_and_format_1_still_reads(
         tmp_path):
     pytest.importorskip("onnx")
     pytest.importorskip("torch")
-    from export.onnx_export import set_evidence_scorer
+    from export.onnx_export import set_fitted_settings
 
     path = tmp_path / "model.onnx"
     shutil.copy(ModelSession("default").path, path)
-    scorer = replace(load_default_scorer(), model_weight=3.0)
-    set_evidence_scorer(path, scorer)
+    fitted = load_default().with_rank(model_weight=3.0)
+    set_fitted_settings(path, fitted)
     info = ModelSession(path).info
     assert info.format_version == FORMAT_VERSION
-    assert info.evidence_scorer == scorer and not info.takes_draft
+    assert info.fitted == fitted and not info.takes_draft
     old = make_model(tmp_path / "v1.onnx", peptide_logits(("P", "K")))
     import onnx
     proto = onnx.load(str(old))
@@ -137,10 +137,10 @@ def test_model_files_carry_their_scorer_and_format_1_still_reads(
             p.value = "1"
     onnx.save(proto, str(old))
     v1 = ModelSession(old).info
-    assert v1.format_version == 1 and v1.evidence_scorer is None
-    # the engine falls back to the packaged scorer
+    assert v1.format_version == 1 and v1.fitted is None
+    # the engine falls back to the packaged settings
     engine = Engine(ModelSession(old), mode="hybrid")
-    assert engine.ranker.search.scorer == load_default_scorer()
+    assert engine.fitted == load_default()
 
 
 def test_evidence_guides_the_model_beam():
@@ -149,9 +149,11 @@ def test_evidence_guides_the_model_beam():
     plain beam the model."""
     from denovo.core.decode import DecodeConfig, Decoder
 
-    ranker = Ranker(VOCAB, replace(load_default_scorer(), beam_guide=1.0))
+    fitted = load_default()
+    search = Ranker.build(VOCAB, fitted).search
     spectrum = _ladder("PEPTLDEK")
-    peaks = ranker.peaks(spectrum)
+    peaks = search.peaks(spectrum.mz, spectrum.intensity,
+                         spectrum.precursor_mz)
     logits = 0.6 * peptide_logits(tuple("PETPLDEK")) \
         + 0.5 * peptide_logits(tuple("PEPTLDEK"))
     lp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
@@ -159,11 +161,11 @@ def test_evidence_guides_the_model_beam():
     mass = np.array([(spectrum.precursor_mz - 1.00727646677) * 2])
     plain = decoder.candidates(decoder.decode_arrays(lp[None], mass))[0]
     guided = decoder.candidates(decoder.decode_arrays(
-        lp[None], mass, ranker.guide([peaks], [2])))[0]
+        lp[None], mass, BeamGuide.from_peaks([peaks], [2], fitted.scorer,
+                                             1.0)))[0]
     assert plain[0].tokens == tuple("PETPLDEK")
     assert guided[0].tokens == tuple("PEPTLDEK")
-    off = replace(load_default_scorer(), beam_guide=0.0)
-    assert Ranker(VOCAB, off).guide([peaks], [2]) is None
+    assert BeamGuide.from_peaks([peaks], [2], fitted.scorer, 0.0) is None
 
 
 def _copy_model(path, n_slots=21):
@@ -211,20 +213,24 @@ def test_draft_model_refines_the_search_drafts(tmp_path, monkeypatch):
         return run(**inputs)
 
     monkeypatch.setattr(session, "run", spy)
-    scorer = replace(load_default_scorer(), model_weight=1.0, drafts=2,
-                     beam_guide=0.0)
+    fitted = load_default().with_rank(model_weight=1.0, drafts=2,
+                                      beam_guide=0.0)
     from denovo.core.decode import DecodeConfig
+    from denovo.engine.rows import Row
 
-    engine = Engine(session, mode="hybrid", scorer=scorer,
+    engine = Engine(session, mode="hybrid", fitted=fitted,
                     decode=DecodeConfig(top_k=50))
     ladder = _ladder("PEPTLDEK")
     empty = Spectrum(np.array([200.0, 300.0]), np.ones(2, np.float32),
                      ladder.precursor_mz, charge=2, index=1, source="x.mgf")
     results = list(engine.run([ladder, empty]))
     assert len(fed) == 1  # one batched call
-    peaks = engine.ranker.peaks(ladder)
-    found, scores = engine.ranker.drafts(
-        peaks, (ladder.precursor_mz - 1.00727646688) * 2, 2)
+    peaks = engine.ranker.search.peaks(ladder.mz, ladder.intensity,
+                                       ladder.precursor_mz)
+    row = Row(0, ladder, 2, (ladder.precursor_mz - 1.00727646688) * 2,
+              peaks)
+    engine.ranker.find(row)
+    found, scores = row.found, row.found_scores
     assert found[0].tokens == tuple("PEPTLDEK")  # best-ranked first
     assert (np.diff(scores) <= 0).all()
     np.testing.assert_allclose(scores, engine.ranker.search.rank_scores(

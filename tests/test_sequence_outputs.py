@@ -22,7 +22,8 @@ from denovo.core.decode import DecodeConfig, Decoder
 from denovo.core.vocab import DEFAULT_VOCABULARY
 from denovo.engine import pipeline
 from denovo.engine.firstrun import KernelCache
-from denovo.engine.pipeline import Summary
+from denovo.core.window import PrecursorWindow
+from denovo.engine.results import Summary
 from denovo.io import PSM, Spectrum
 from denovo.io.formats import count_spectra
 
@@ -188,10 +189,10 @@ def test_reported_score_orders_matched_above_flagged():
 
 
 def test_precursor_tolerance_in_da(tmp_path, mgf, pep_model):
-    decoder_ppm = Decoder(DEFAULT_VOCABULARY, DecodeConfig(
-        precursor_tol_ppm=5.0, beam=3))
-    decoder_da = Decoder(DEFAULT_VOCABULARY, DecodeConfig(
-        precursor_tol_da=0.05, beam=3))
+    decoder_ppm = Decoder(DEFAULT_VOCABULARY, DecodeConfig(beam=3),
+                          PrecursorWindow(tol_ppm=5.0))
+    decoder_da = Decoder(DEFAULT_VOCABULARY, DecodeConfig(beam=3),
+                         PrecursorWindow(tol_da=0.05))
     tokens = [DEFAULT_VOCABULARY.index(a) for a in "PEPTLDEK"]
     logits = peptide_logits(tuple("PEPTLDEK"))
     log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))

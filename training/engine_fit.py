@@ -33,16 +33,17 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from denovo.core.decode import DecodeConfig
-from denovo.core.evidence import DEFAULT_SCORER_PATH, EvidenceScorer
+from denovo.core.evidence import DEFAULT_SCORER_PATH
 from denovo.core.peptide import peptide_key
+from denovo.core.settings import FittedSettings
 from denovo.engine.confidence import FEATURES, candidate_features
 from denovo.engine.pipeline import Engine
+from denovo.engine.ranking import rank_score
 
 from .evidence_scorer import TRAIN_MGF, holdout, load_examples
 
@@ -66,8 +67,8 @@ def ranked_lists(examples, engine: Engine) -> list:
 
 
 def _rerank(matches, weight):
-    scores = np.array([m.terms.get("evidence", 0.0)
-                       + weight * max(m.terms.get("model", 0.0), -50.0)
+    scores = np.array([rank_score(m.terms.get("evidence", 0.0),
+                                  m.terms.get("model", 0.0), weight)
                        for m in matches])
     order = np.argsort(-scores, kind="stable")
     return scores[order], [matches[k] for k in order]
@@ -151,23 +152,23 @@ def main(argv=None) -> None:
                         help="write REPORT.json with what was measured")
     args = parser.parse_args(argv)
     start = time.time()
-    scorer = EvidenceScorer.load(args.scorer)
-    examples = load_examples([args.train], scorer.config,
+    fitted = FittedSettings.load(args.scorer)
+    examples = load_examples([args.train], fitted.scorer.config,
                              fragmentation="HCD", keep_spectra=True)
     decode = DecodeConfig(top_k=64)
-    confidence = dict(scorer.confidence or {})
+    confidence = dict(fitted.rank.confidence or {})
     args_text = " ".join(sys.argv[1:] if argv is None else argv)
     record = {"command": "python -m training.engine_fit " + args_text,
               "date": time.strftime("%Y-%m-%d")}
     if args.model is None:
         held = [ex for ex in examples if holdout(ex.key)]
         print(f"evidence mode: {len(held)} held-out train-side spectra")
-        engine = Engine(None, mode="evidence", scorer=scorer, decode=decode)
+        engine = Engine(None, mode="evidence", fitted=fitted, decode=decode)
         lists = ranked_lists(held, engine)
         confidence["evidence"], info = fit_confidence(
             held, lists, 0.0, "evidence", engine.ranker)
         record["evidence"] = info
-        fitted = replace(scorer, confidence=confidence)
+        fitted = fitted.with_rank(confidence=confidence)
     else:
         from denovo.engine import ModelSession
 
@@ -186,8 +187,8 @@ def main(argv=None) -> None:
                     print(f"drafts {n_drafts}, scored by {scoring}, beam "
                           f"guide {guide}:")
                     engine = Engine(session, mode="hybrid", decode=decode,
-                                    scorer=replace(
-                                        scorer, model_weight=0.0,
+                                    fitted=fitted.with_rank(
+                                        model_weight=0.0,
                                         beam_guide=guide, drafts=n_drafts,
                                         draft_scoring=scoring))
                     lists = ranked_lists(unseen, engine)
@@ -203,15 +204,17 @@ def main(argv=None) -> None:
                       beam_guide=guide, drafts=n_drafts, draft_scoring=scoring,
                       recall_by_drafts_scoring_guide_and_weight=tables,
                       hybrid=info)
-        fitted = replace(scorer, model_weight=float(weight),
-                         beam_guide=float(guide), drafts=int(n_drafts),
-                         draft_scoring=scoring, confidence=confidence)
+        fitted = fitted.with_rank(model_weight=float(weight),
+                                  beam_guide=float(guide),
+                                  drafts=int(n_drafts),
+                                  draft_scoring=scoring,
+                                  confidence=confidence)
         print(f"model weight {weight}, beam guide {guide}, drafts "
               f"{n_drafts}, scored by {scoring}")
         if args.write_model:
-            from export.onnx_export import set_evidence_scorer
-            set_evidence_scorer(session.path, fitted)
-            print(f"stored the scorer in {session.path}")
+            from export.onnx_export import set_fitted_settings
+            set_fitted_settings(session.path, fitted)
+            print(f"stored the settings in {session.path}")
     out = args.out or (args.scorer if args.model is None else None)
     if out is not None:
         fitted.save(out)

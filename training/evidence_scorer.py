@@ -44,6 +44,7 @@ from denovo.core.evidence import (DEFAULT_SCORER_PATH, N_FEATURES,
 from denovo.core.peptide import peptide_key
 from denovo.core.search import (EvidenceSearch, SearchConfig,
                                 cleavage_prefixes)
+from denovo.core.settings import FittedSettings, RankSettings
 from denovo.core.vocab import DEFAULT_VOCABULARY, Vocabulary
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -187,13 +188,14 @@ def rank_candidates(found, ex, search: EvidenceSearch):
     return [found[k] for k in np.argsort(-scores, kind="stable")]
 
 
-def search_recall(examples, scorer, vocabulary=DEFAULT_VOCABULARY,
+def search_recall(examples, fitted: FittedSettings,
+                  vocabulary=DEFAULT_VOCABULARY,
                   config: SearchConfig | None = None, peak_once=True,
                   node_score=None):
     """Share of examples whose top peptide is right (I = L), and whose
     right peptide is anywhere among the search's candidates
     (``node_score``: another cleavage model than the scorer's)."""
-    search = EvidenceSearch(vocabulary, scorer, config or SearchConfig())
+    search = _search(vocabulary, fitted, config)
     top = anywhere = 0
     for ex in examples:
         if node_score is None:
@@ -212,22 +214,38 @@ def search_recall(examples, scorer, vocabulary=DEFAULT_VOCABULARY,
     return top / n, anywhere / n
 
 
-def tune(scorer, examples, vocabulary, log) -> EvidenceScorer:
+def _search(vocabulary, fitted: FittedSettings,
+            config: SearchConfig | None = None) -> EvidenceSearch:
+    return EvidenceSearch(vocabulary, fitted.scorer, fitted.rank,
+                          config or SearchConfig())
+
+
+def _with(fitted: FittedSettings, name: str, value) -> FittedSettings:
+    """``fitted`` with one setting changed (the scorer's bias, or a rank
+    setting)."""
+    if name == "bias":
+        return replace(fitted, scorer=replace(fitted.scorer, bias=value))
+    return fitted.with_rank(**{name: value})
+
+
+def tune(fitted: FittedSettings, examples, vocabulary,
+         log) -> FittedSettings:
     """Coordinate search of bias shift, gap penalty and prior weight by
     held-out peptide recall (ties keep the earlier value)."""
-    best = scorer
+    best = fitted
     best_recall = search_recall(examples, best, vocabulary)[0]
     log(f"  start: recall {best_recall:.3f}")
+    bias = fitted.scorer.bias
     grids = {
-        "bias": [scorer.bias + d for d in (-1.0, -0.5, 0.5, 1.0)],
-        "gap_penalty": [scorer.bias + d for d in (-2.0, -1.0, 0.0, 1.0)],
+        "bias": [bias + d for d in (-1.0, -0.5, 0.5, 1.0)],
+        "gap_penalty": [bias + d for d in (-2.0, -1.0, 0.0, 1.0)],
         "prior_weight": [0.0, 0.25, 0.5, 1.0],
     }
     for _ in range(2):
         changed = False
         for name, values in grids.items():
             for value in values:
-                trial = replace(best, **{name: float(value)})
+                trial = _with(best, name, float(value))
                 recall = search_recall(examples, trial, vocabulary)[0]
                 if recall > best_recall + 1e-9:
                     best, best_recall, changed = trial, recall, True
@@ -240,8 +258,9 @@ def tune(scorer, examples, vocabulary, log) -> EvidenceScorer:
 def fit(train_paths, *, config: EvidenceConfig | None = None,
         vocabulary: Vocabulary = DEFAULT_VOCABULARY, log=print,
         compare=True, fragmentation: str | None = "HCD"
-        ) -> tuple[EvidenceScorer, dict]:
-    """Fit the scorer; returns it and a record of what was measured."""
+        ) -> tuple[FittedSettings, dict]:
+    """Fit the scorer and the search's settings; returns them and a
+    record of what was measured."""
     start = time.time()
     config = config or EvidenceConfig()
     examples = load_examples(train_paths, config, vocabulary,
@@ -258,16 +277,16 @@ def fit(train_paths, *, config: EvidenceConfig | None = None,
               "n_heldout": len(held), "n_nodes": int(len(y)),
               "positive_rate": float(y.mean()), "variants": {}}
 
-    def make(weights, bias, **extra):
-        base = dict(weights=weights, bias=bias, token_log_prior=prior,
-                    prior_weight=0.5, gap_penalty=bias,
-                    evidence=config.to_dict())
-        base.update(extra)
-        return EvidenceScorer(**base)
+    def make(weights, bias):
+        return FittedSettings(
+            EvidenceScorer(weights=weights, bias=bias,
+                           evidence=config.to_dict()),
+            RankSettings(token_log_prior=prior, prior_weight=0.5,
+                         gap_penalty=bias))
 
-    def measure(name, scorer):
-        top, anywhere = search_recall(held, scorer, vocabulary)
-        entry = {"heldout_log_loss": log_loss(scorer.score(hx), hy),
+    def measure(name, fitted):
+        top, anywhere = search_recall(held, fitted, vocabulary)
+        entry = {"heldout_log_loss": log_loss(fitted.scorer.score(hx), hy),
                  "heldout_recall": top, "heldout_recall_any": anywhere}
         record["variants"][name] = entry
         log(f"{name:<34} log-loss {entry['heldout_log_loss']:.4f}  "
@@ -277,7 +296,7 @@ def fit(train_paths, *, config: EvidenceConfig | None = None,
     w, b = fit_linear(x, y)
     first = make(w, b)
     measure("linear", first)
-    search = EvidenceSearch(vocabulary, first)
+    search = _search(vocabulary, first)
     hard = hard_negatives(fit_set, search, config)
     log(f"{len(hard)} hard negatives from the search's wrong peptides")
     x2 = np.concatenate([x, hard])
@@ -295,36 +314,37 @@ def fit(train_paths, *, config: EvidenceConfig | None = None,
     tuned = tune(chosen, held, vocabulary, log)
     measure("linear, tuned search settings", tuned)
     if compare:
-        record["untuned_bias"] = chosen.bias
+        record["untuned_bias"] = chosen.scorer.bias
         _compare_classes(x2, y2, weight, hx, hy, record, log, held=held,
-                         scorer=tuned, vocabulary=vocabulary)
+                         fitted=tuned, vocabulary=vocabulary)
     ranker = fit_ranker(fit_set, tuned, vocabulary)
     log(f"peptide ranker fitted on {ranker['n_pairs']} right/wrong pairs")
-    ranked = replace(tuned, ranker=ranker)
+    ranked = tuned.with_rank(ranker=ranker)
     with_ranker = measure("+ learned peptide ranker", ranked)
     if with_ranker["heldout_recall"] > record["variants"][
             "linear, tuned search settings"]["heldout_recall"]:
         tuned = ranked
-    record["ranker_kept"] = bool(tuned.ranker)
-    tuned = replace(tuned, provenance={
+    record["ranker_kept"] = bool(tuned.rank.ranker)
+    tuned = replace(tuned, scorer=replace(tuned.scorer, provenance={
         "fitted_on": [str(Path(p).name) for p in train_paths],
         "fragmentation": fragmentation or "all",
         "n_spectra": len(examples),
         "heldout_recall": record["variants"][
-            "+ learned peptide ranker" if tuned.ranker
+            "+ learned peptide ranker" if tuned.rank.ranker
             else "linear, tuned search settings"]["heldout_recall"],
         "date": time.strftime("%Y-%m-%d"),
-        "command": "python -m training.evidence_scorer"})
+        "command": "python -m training.evidence_scorer"}))
     record["seconds"] = time.time() - start
     return tuned, record
 
 
-def fit_ranker(examples, scorer, vocabulary, n_wrong=15, c=0.1):
+def fit_ranker(examples, fitted: FittedSettings, vocabulary, n_wrong=15,
+               c=0.1):
     """Peptide ranking weights from pairs (right, wrong) of the search's
     own candidates: logistic regression on feature differences."""
     from sklearn.linear_model import LogisticRegression
 
-    search = EvidenceSearch(vocabulary, scorer)
+    search = _search(vocabulary, fitted)
     diffs = []
     for ex in examples:
         found = search.search(ex.peaks, ex.precursor_mass, ex.charge)
@@ -350,7 +370,7 @@ def fit_ranker(examples, scorer, vocabulary, n_wrong=15, c=0.1):
 
 
 def _compare_classes(x, y, weight, hx, hy, record, log, held=None,
-                     scorer=None, vocabulary=DEFAULT_VOCABULARY):
+                     fitted=None, vocabulary=DEFAULT_VOCABULARY):
     """Held-out node log-loss of other model classes on the same data and,
     given the held-out spectra and the linear scorer (for its search
     settings), their peptide recall inside the search."""
@@ -371,13 +391,13 @@ def _compare_classes(x, y, weight, hx, hy, record, log, held=None,
         entry = {"heldout_log_loss": loss}
         if held is not None:
             # same shift of the log-odds as the tuned linear scorer
-            shift = scorer.bias - record["untuned_bias"]
+            shift = fitted.scorer.bias - record["untuned_bias"]
 
             def node_score(feats, model=model, shift=shift):
                 q = np.clip(model.predict_proba(feats)[:, 1], 1e-9,
                             1 - 1e-9)
                 return np.log(q / (1 - q)) + shift
-            top, anywhere = search_recall(held, scorer, vocabulary,
+            top, anywhere = search_recall(held, fitted, vocabulary,
                                           node_score=node_score)
             entry.update(heldout_recall=top, heldout_recall_any=anywhere)
         record["variants"][name] = entry
@@ -433,11 +453,11 @@ def main(argv=None) -> None:
             parser.error(f"{path} not found (run `python "
                          "benchmarks/real_split.py --mgf` first)")
     config = EvidenceConfig(fragment_tol=args.fragment_tol)
-    scorer, record = fit(args.train, config=config,
+    fitted, record = fit(args.train, config=config,
                          compare=not args.no_compare,
                          fragmentation=None if args.fragmentation == "all"
                          else args.fragmentation)
-    scorer.save(args.out)
+    fitted.save(args.out)
     print(f"wrote {args.out}")
     if args.report:
         record["command"] = ("python -m training.evidence_scorer "

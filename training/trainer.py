@@ -262,12 +262,14 @@ class Trainer:
         train-side spectra only)."""
         if recipe.model.kind != "trm" or not recipe.model.draft:
             return None
-        from denovo.core.evidence import load_default_scorer
         from denovo.core.search import EvidenceSearch
+        from denovo.core.settings import load_default
 
         from .data.drafts import DraftMaker, DraftMix
 
-        search = EvidenceSearch(DEFAULT_VOCABULARY, load_default_scorer())
+        fitted = load_default()
+        search = EvidenceSearch(DEFAULT_VOCABULARY, fitted.scorer,
+                                fitted.rank)
         return DraftMaker(DraftMix(recipe.data.draft_blank,
                                    recipe.data.draft_search), search,
                           max_length=recipe.model.max_length)

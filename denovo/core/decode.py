@@ -30,6 +30,7 @@ Conventions
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -37,9 +38,11 @@ from numba import njit
 from .constants import C13_SPACING, H2O
 from .evidence import N_FEATURES, _features_into, linear_score
 from .vocab import DEFAULT_VOCABULARY, END, PAD, Vocabulary
+from .window import PrecursorWindow
 
 __all__ = [
     "DecodeConfig",
+    "BeamGuide",
     "Candidate",
     "Decoder",
     "feasibility_table",
@@ -268,8 +271,9 @@ def guided_beam_search_batch(log_probs, precursor_mass, masses, kind,
                              merge_from, merge_into, isotope_errors, tol_ppm,
                              lo, hi, resolution, beam, top_k, tol_da,
                              g_mz, g_weight, g_n, g_charge, g_w, g_bias,
-                             g_tol, g_ppm, g_max_z, g_lambda):
-    """Decode a batch with mass control; fall back to unconstrained.
+                             g_tol, g_ppm, g_max_z, g_lambda, fallback):
+    """Decode a batch with mass control; optionally fall back to
+    unconstrained.
 
     Parameters
     ----------
@@ -296,6 +300,10 @@ def guided_beam_search_batch(log_probs, precursor_mass, masses, kind,
         used) and precursor charges, for the guide; ``g_w``, ``g_bias``,
         ``g_tol``, ``g_ppm``, ``g_max_z``: the linear cleavage scorer and
         its fragment settings; ``g_lambda``: the guide's weight (0: off).
+    fallback : bool
+        Where nothing fits, return the unconstrained beam's peptides
+        (flag 0); False leaves such rows empty (their callers would throw
+        the candidates away).
 
     Returns
     -------
@@ -331,7 +339,7 @@ def guided_beam_search_batch(log_probs, precursor_mass, masses, kind,
                 g_weight[i, :n], g_charge[i], g_w, g_bias, g_tol, g_ppm,
                 g_max_z, g_lambda)
             flags[i, :found] = 1
-        if found == 0:
+        if found == 0 and fallback:
             found = _search_inplace(
                 log_probs[i], masses, kind, merge_from, merge_into,
                 centers, 0.0, lo, hi, resolution, max_residue, beam, False,
@@ -343,14 +351,12 @@ def guided_beam_search_batch(log_probs, precursor_mass, masses, kind,
 
 @dataclass(frozen=True)
 class DecodeConfig:
-    """Beam-search settings (defaults as in ``denovo sequence``)."""
+    """Beam-search settings (defaults as in ``denovo sequence``); the
+    precursor window is a :class:`~denovo.core.window.PrecursorWindow`
+    of its own, shared with the evidence search."""
 
     beam: int = 5  # beams kept per slot
     top_k: int = 1  # candidates returned per spectrum
-    precursor_tol_ppm: float = 20.0  # window half-width, ppm of mass
-    # Window half-width in Da; when set it replaces precursor_tol_ppm.
-    precursor_tol_da: float | None = None
-    isotope_errors: tuple = (0, 1)  # allowed precursor isotope errors
     resolution: float = 0.01  # knapsack bin width (Da)
     merge_il: bool = True  # I and L as one hypothesis, reported as L
     # False: plain beam search without the precursor constraint (for
@@ -360,15 +366,64 @@ class DecodeConfig:
     def __post_init__(self):
         if self.beam < 1 or self.top_k < 1:
             raise ValueError("beam and top_k must be >= 1")
-        if not self.precursor_tol_ppm > 0:
-            raise ValueError("precursor_tol_ppm must be > 0")
-        if self.precursor_tol_da is not None and \
-                not 0 < self.precursor_tol_da < 10:
-            raise ValueError("precursor_tol_da must be in (0, 10) Da")
         if not 0 < self.resolution < 1:
             raise ValueError("resolution must be in (0, 1) Da")
-        if not self.isotope_errors:
-            raise ValueError("isotope_errors must not be empty")
+
+
+class BeamGuide(NamedTuple):
+    """The spectrum's fragment evidence inside the model's beam.
+
+    Every extension of a beam earns ``strength`` times the cleavage
+    log-odds of its new prefix mass (:mod:`denovo.core.evidence`) under
+    the linear scorer ``w``/``bias``, read off the batch's evidence peaks
+    (``mz``/``weight`` ``[B, P]``, ``n`` used per row) at the precursor
+    ``charge`` of each row.
+    """
+
+    mz: np.ndarray
+    weight: np.ndarray
+    n: np.ndarray
+    charge: np.ndarray
+    w: np.ndarray
+    bias: float
+    tol: float
+    ppm: bool
+    max_z: int
+    strength: float
+
+    @classmethod
+    def from_peaks(cls, peaks_list, charges, scorer,
+                   strength: float) -> "BeamGuide | None":
+        """The guide of a batch (``peaks_list``: one ``(mz, weight)`` per
+        row, :func:`denovo.core.evidence.prepare_peaks`), None when off."""
+        if strength <= 0:
+            return None
+        width = max((p[0].size for p in peaks_list), default=1) or 1
+        mz = np.zeros((len(peaks_list), width))
+        weight = np.zeros((len(peaks_list), width))
+        n = np.zeros(len(peaks_list), np.int64)
+        for k, (row_mz, row_weight) in enumerate(peaks_list):
+            mz[k, :row_mz.size] = row_mz
+            weight[k, :row_mz.size] = row_weight
+            n[k] = row_mz.size
+        ev = scorer.config
+        return cls(mz, weight, n, np.asarray(charges, np.int64),
+                   scorer.weight_array, float(scorer.bias),
+                   float(ev.fragment_tol), ev.ppm,
+                   int(ev.max_fragment_charge), float(strength))
+
+    @classmethod
+    def off(cls, batch: int) -> "BeamGuide":
+        """No guidance (strength 0) for a batch of ``batch`` rows."""
+        return cls(np.zeros((batch, 1)), np.zeros((batch, 1)),
+                   np.zeros(batch, np.int64), np.zeros(batch, np.int64),
+                   np.zeros(N_FEATURES), 0.0, 0.02, False, 2, 0.0)
+
+    def rows(self, first: int, last: int) -> tuple:
+        """The kernel's guide arguments for rows ``first:last``."""
+        return (self.mz[first:last], self.weight[first:last],
+                self.n[first:last], self.charge[first:last], self.w,
+                self.bias, self.tol, self.ppm, self.max_z, self.strength)
 
 
 @dataclass(frozen=True)
@@ -398,12 +453,16 @@ class Decoder:
         Output vocabulary of the model (index order = logit order).
     config
         Beam-search settings.
+    window
+        The precursor window peptides must fit.
     """
 
     def __init__(self, vocabulary: Vocabulary = DEFAULT_VOCABULARY,
-                 config: DecodeConfig = DecodeConfig()):
+                 config: DecodeConfig = DecodeConfig(),
+                 window: PrecursorWindow = PrecursorWindow()):
         self.vocabulary = vocabulary
         self.config = config
+        self.window = window
         self.masses = np.ascontiguousarray(vocabulary.masses, np.float64)
         kind = np.full(len(vocabulary), _RESIDUE, np.int8)
         for i, tok in enumerate(vocabulary.tokens):
@@ -422,7 +481,7 @@ class Decoder:
         if config.merge_il and "I" in vocabulary and "L" in vocabulary:
             self.merge_from = vocabulary.index("I")
             self.merge_into = vocabulary.index("L")
-        self.isotope_errors = np.asarray(config.isotope_errors, np.int64)
+        self.isotope_errors = np.asarray(window.isotope_errors, np.int64)
         self._lo = self._hi = np.zeros(0)
         self._table_mass = 0.0
 
@@ -436,8 +495,9 @@ class Decoder:
         return self._lo, self._hi
 
     def decode_arrays(self, log_probs: np.ndarray,
-                      precursor_mass: np.ndarray, guide=None,
-                      pool=None) -> tuple:
+                      precursor_mass: np.ndarray,
+                      guide: BeamGuide | None = None, pool=None,
+                      fallback: bool = True) -> tuple:
         """Run :func:`guided_beam_search_batch`; see it for the returned
         arrays.
 
@@ -446,12 +506,14 @@ class Decoder:
         log_probs : float32[B, L, V]
         precursor_mass : float64[B], neutral (NaN or <= 0 if unknown).
         guide
-            None, or the tuple ``(g_mz, g_weight, g_n, g_charge, g_w,
-            g_bias, g_tol, g_ppm, g_max_z, g_lambda)`` of the kernel: the
-            spectrum's fragment evidence added at every extension.
+            The spectrum's fragment evidence added at every extension, or
+            None.
         pool
             A ``concurrent.futures`` executor: the rows are split among
             its threads (the kernel releases the GIL); same result.
+        fallback
+            Rows where no peptide fits get the unconstrained beam's
+            peptides (flagged); False leaves them empty.
         """
         lp = np.ascontiguousarray(log_probs, np.float32)
         pm = np.ascontiguousarray(precursor_mass, np.float64).reshape(-1)
@@ -466,22 +528,17 @@ class Decoder:
         lo, hi = self.table(float(known.max()) if known.size else 0.0)
         cfg = self.config
         b = lp.shape[0]
-        if guide is None:
-            guide = (np.zeros((b, 1)), np.zeros((b, 1)),
-                     np.zeros(b, np.int64), np.zeros(b, np.int64),
-                     np.zeros(N_FEATURES), 0.0, 0.02, False, 2, 0.0)
+        guide = guide if guide is not None else BeamGuide.off(b)
         target = pm if cfg.mass_control else np.full_like(pm, np.nan)
+        tol_ppm, tol_da = self.window.kernel_tolerances
 
         def rows(first, last):
-            per_row = tuple(g[first:last] for g in guide[:4])
             return guided_beam_search_batch(
                 lp[first:last], target[first:last], self.masses, self.kind,
                 self.merge_from, self.merge_into, self.isotope_errors,
-                0.0 if cfg.precursor_tol_da
-                else float(cfg.precursor_tol_ppm),
-                lo, hi, float(cfg.resolution), int(cfg.beam),
-                int(cfg.top_k), float(cfg.precursor_tol_da or 0.0),
-                *per_row, *guide[4:])
+                tol_ppm, lo, hi, float(cfg.resolution), int(cfg.beam),
+                int(cfg.top_k), tol_da, *guide.rows(first, last),
+                bool(fallback))
 
         n_parts = min(getattr(pool, "_max_workers", 1), b) if pool else 1
         if n_parts <= 1:
@@ -499,12 +556,7 @@ class Decoder:
         """1 where a candidate's mass fits the precursor window, else 0."""
         tokens, lengths = arrays[0], arrays[1]
         mass = self.masses[tokens].sum(axis=2) + H2O  # PAD weighs 0
-        pm = precursor_mass[:, None]
-        tol = (self.config.precursor_tol_da if self.config.precursor_tol_da
-               else pm * self.config.precursor_tol_ppm * 1e-6)
-        fit = np.zeros(mass.shape, bool)
-        for k in self.isotope_errors:
-            fit |= np.abs(mass - (pm - k * C13_SPACING)) <= tol
+        fit = self.window.fits(mass, precursor_mass[:, None])
         return (fit & (lengths > 0)).astype(np.int8)
 
     def candidates(self, arrays: tuple) -> list[list[Candidate]]:

@@ -22,13 +22,13 @@ intensity-rank feature ``max(0, 1 - log2(rank) / 8)`` (the base peak is
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
 from numba import njit
 
+from .config import from_dict, to_dict
 from .constants import C13_SPACING, CO, H2O, NH3, PROTON
 
 __all__ = [
@@ -40,7 +40,7 @@ __all__ = [
     "prefix_features",
     "features_batch",
     "candidate_prefixes",
-    "load_default_scorer",
+    "DEFAULT_SCORER_PATH",
 ]
 
 # Ions looked up per cleavage: (series, charge, offset) where the m/z is
@@ -320,42 +320,19 @@ def prefix_features(peaks, prefixes, total: float, charge: int,
 
 @dataclass(frozen=True)
 class EvidenceScorer:
-    """A linear log-odds of a cleavage from its features, and the search's
-    priors.
+    """A linear log-odds of a cleavage from its features.
 
     ``weights``/``bias`` turn features into a log-odds that the prefix is
-    a real cleavage; ``token_log_prior`` adds per token (by name) a
-    log-frequency term scaled by ``prior_weight``; the search adds
-    ``gap_penalty`` for every cleavage it skips (two residues, no peak);
-    the engine's hybrid ranking adds ``model_weight`` times the model's
-    mean log-probability (:mod:`denovo.engine.ranking`) and
-    ``beam_guide`` weighs the cleavage evidence inside the model's beam
-    (:func:`denovo.core.decode.guided_beam_search_batch`); ``drafts`` is
-    how many of the search's best peptides a draft-conditioned model
-    refines per spectrum and ``draft_scoring`` which of its distributions
-    scores the candidates (``refined``: each candidate's best refined
-    draft; ``blank``: one extra blank-draft row, the model's own
-    opinion); ``confidence``
-    maps a ranking mode to its calibration
-    (:class:`denovo.engine.confidence.Confidence`); ``ranker`` holds
-    fitted weights over whole-peptide features
-    (:data:`denovo.core.search.RANK_FEATURES`) when they rank better than
-    the plain sum of cleavage log-odds.
-    ``evidence`` holds the :class:`EvidenceConfig` it was fitted with.
+    a real cleavage; ``evidence`` holds the :class:`EvidenceConfig` it was
+    fitted with (how peaks are read). The settings fitted on top of it
+    (search priors, ranking, model weight, calibration) are
+    :class:`denovo.core.settings.RankSettings`; a model file carries both
+    (:class:`denovo.core.settings.FittedSettings`).
     """
 
-    weights: tuple
+    weights: tuple[float, ...]
     bias: float
-    token_log_prior: dict
-    prior_weight: float = 1.0
-    gap_penalty: float = 0.0
-    model_weight: float = 0.0
-    beam_guide: float = 0.0
-    drafts: int = 1
-    draft_scoring: str = "refined"
     evidence: dict = field(default_factory=dict)
-    confidence: dict = field(default_factory=dict)  # mode -> Confidence
-    ranker: dict = field(default_factory=dict)  # peptide ranking weights
     provenance: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -385,24 +362,13 @@ class EvidenceScorer:
         return features @ self.weight_array + self.bias
 
     def to_dict(self) -> dict:
-        return {"feature_names": list(FEATURE_NAMES),
-                "weights": list(map(float, self.weights)),
-                "bias": float(self.bias),
-                "token_log_prior": dict(self.token_log_prior),
-                "prior_weight": float(self.prior_weight),
-                "gap_penalty": float(self.gap_penalty),
-                "model_weight": float(self.model_weight),
-                "beam_guide": float(self.beam_guide),
-                "drafts": int(self.drafts),
-                "draft_scoring": str(self.draft_scoring),
-                "evidence": dict(self.evidence or {}),
-                "confidence": dict(self.confidence or {}),
-                "ranker": dict(self.ranker or {}),
-                "provenance": dict(self.provenance or {})}
+        return {"feature_names": list(FEATURE_NAMES), **to_dict(self)}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "EvidenceScorer":
-        names = data.get("feature_names")
+    def from_dict(cls, data: dict, *,
+                  source: str = "evidence scorer") -> "EvidenceScorer":
+        data = dict(data)
+        names = data.pop("feature_names", None)
         if names is not None and tuple(names) != FEATURE_NAMES:
             raise ValueError("the scorer's features differ from this "
                              "denovo's evidence kernel; refit it")
@@ -410,36 +376,8 @@ class EvidenceScorer:
         if missing:
             raise ValueError(f"not an evidence scorer (no "
                              f"{', '.join(sorted(missing))})")
-        return cls(weights=tuple(data["weights"]), bias=float(data["bias"]),
-                   token_log_prior=dict(data.get("token_log_prior", {})),
-                   prior_weight=float(data.get("prior_weight", 1.0)),
-                   gap_penalty=float(data.get("gap_penalty", 0.0)),
-                   model_weight=float(data.get("model_weight", 0.0)),
-                   beam_guide=float(data.get("beam_guide", 0.0)),
-                   drafts=int(data.get("drafts", 1)),
-                   draft_scoring=str(data.get("draft_scoring", "refined")),
-                   evidence=dict(data.get("evidence", {})),
-                   confidence=dict(data.get("confidence", {})),
-                   ranker=dict(data.get("ranker", {})),
-                   provenance=dict(data.get("provenance", {})))
-
-    def save(self, path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1,
-                                         sort_keys=True) + "\n")
-
-    @classmethod
-    def load(cls, path) -> "EvidenceScorer":
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        return from_dict(cls, data, source=source)
 
 
 DEFAULT_SCORER_PATH = (Path(__file__).resolve().parents[1] / "configs"
                        / "evidence_scorer.json")
-
-
-def load_default_scorer() -> EvidenceScorer:
-    """The scorer shipped with the package (fitted on the train split)."""
-    if not DEFAULT_SCORER_PATH.exists():
-        raise FileNotFoundError(
-            f"{DEFAULT_SCORER_PATH} is missing: fit it with "
-            "`python -m training.evidence_scorer`")
-    return EvidenceScorer.load(DEFAULT_SCORER_PATH)

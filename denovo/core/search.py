@@ -36,7 +36,9 @@ from .evidence import (FEATURE_NAMES, ION_CHARGE, N_FEATURES, N_IONS,
                        EvidenceScorer, _best_peak, _features_into,
                        candidate_prefixes, features_batch, ion_mz,
                        linear_score, prepare_peaks)
+from .settings import RankSettings
 from .vocab import Vocabulary
+from .window import PrecursorWindow
 
 __all__ = ["SearchConfig", "EdgeTables", "EvidenceSearch",
            "peak_once_batch", "peak_once_features", "search_kernel",
@@ -47,34 +49,25 @@ _MAX_EDGE = 3  # residues per step at most (three only at a terminus)
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """Search settings: paths kept per node and peptides returned."""
+    """Search settings: paths kept per node and peptides returned (the
+    precursor window is a :class:`~denovo.core.window.PrecursorWindow`
+    of its own)."""
 
     paths_per_node: int = 8
     top_k: int = 32  # finished peptides returned per isotope error
-    precursor_tol_ppm: float = 20.0
-    precursor_tol_da: float = 0.0  # > 0 replaces the ppm window
-    isotope_errors: tuple = (0, 1)
     min_length: int = 4
 
     def __post_init__(self):
         if self.paths_per_node < 1 or self.top_k < 1:
             raise ValueError("paths_per_node and top_k must be >= 1")
-        if not (self.precursor_tol_ppm > 0 or self.precursor_tol_da > 0):
-            raise ValueError("a precursor tolerance must be > 0")
-
-    def window(self, precursor_mass: float) -> float:
-        if self.precursor_tol_da > 0:
-            return self.precursor_tol_da
-        return precursor_mass * self.precursor_tol_ppm * 1e-6
 
 
-def token_priors(vocabulary: Vocabulary,
-                 scorer: EvidenceScorer) -> np.ndarray:
-    """Each token's log-prior times the scorer's prior weight (I as L,
-    tokens the scorer never saw at its rarest value)."""
-    prior = scorer.token_log_prior
+def token_priors(vocabulary: Vocabulary, rank: RankSettings) -> np.ndarray:
+    """Each token's log-prior times the prior weight (I as L, tokens the
+    fit never saw at its rarest value)."""
+    prior = rank.token_log_prior
     floor = min(prior.values()) if prior else 0.0
-    return scorer.prior_weight * np.array(
+    return rank.prior_weight * np.array(
         [prior.get("L" if t.name == "I" else t.name, floor)
          for t in vocabulary.tokens])
 
@@ -89,7 +82,7 @@ class EdgeTables:
     N-terminal modification (allowed only from prefix mass 0).
     """
 
-    def __init__(self, vocabulary: Vocabulary, scorer: EvidenceScorer):
+    def __init__(self, vocabulary: Vocabulary, rank: RankSettings):
         residues, nterm = [], []
         for i, tok in enumerate(vocabulary.tokens):
             if tok.special or tok.name == "I":
@@ -101,8 +94,8 @@ class EdgeTables:
             elif not tok.mods or tok.mods[0].accession != "UNIMOD:7":
                 residues.append(i)
         masses = vocabulary.masses
-        self.token_prior = tok_prior = token_priors(vocabulary, scorer)
-        gap = scorer.gap_penalty
+        self.token_prior = tok_prior = token_priors(vocabulary, rank)
+        gap = rank.gap_penalty
 
         def table(sizes, with_nterm):
             rows = []
@@ -435,16 +428,17 @@ RANK_FEATURES = (tuple(f"sum_{n}" for n in FEATURE_NAMES)
                  + ("log_prior", "length", "n_term_mod"))
 
 
-def ranking_weights(scorer: EvidenceScorer) -> np.ndarray:
-    """The scorer's peptide ranking weights over :data:`RANK_FEATURES`:
-    its fitted ``ranker`` if it has one, else the plain peak-once sum
+def ranking_weights(scorer: EvidenceScorer,
+                    rank: RankSettings) -> np.ndarray:
+    """Peptide ranking weights over :data:`RANK_FEATURES`: the fitted
+    ``rank.ranker`` if there is one, else the plain peak-once sum
     (cleavage weights, bias per cleavage, priors at weight 1)."""
-    if scorer.ranker:
-        names = tuple(scorer.ranker.get("features", RANK_FEATURES))
+    if rank.ranker:
+        names = tuple(rank.ranker.get("features", RANK_FEATURES))
         if names != RANK_FEATURES:
-            raise ValueError("the scorer's ranking features differ from "
-                             "this denovo's; refit it")
-        return np.asarray(scorer.ranker["weights"], np.float64)
+            raise ValueError("the ranking features differ from this "
+                             "denovo's; refit them")
+        return np.asarray(rank.ranker["weights"], np.float64)
     theta = np.zeros(len(RANK_FEATURES))
     theta[:N_FEATURES] = scorer.weight_array
     theta[N_FEATURES] = scorer.bias
@@ -479,20 +473,24 @@ class EvidenceSearch:
     """
 
     def __init__(self, vocabulary: Vocabulary, scorer: EvidenceScorer,
-                 config: SearchConfig = SearchConfig()):
+                 rank: RankSettings = RankSettings(),
+                 config: SearchConfig = SearchConfig(),
+                 window: PrecursorWindow = PrecursorWindow()):
         self.vocabulary = vocabulary
         self.scorer = scorer
+        self.rank = rank
         self.config = config
+        self.window = window
         self.evidence: EvidenceConfig = scorer.config
-        self.tables = EdgeTables(vocabulary, scorer)
+        self.tables = EdgeTables(vocabulary, rank)
         self._names = [t.name for t in vocabulary.tokens]
         self._masses = np.ascontiguousarray(vocabulary.masses, np.float64)
         self._nterm = np.ascontiguousarray(vocabulary.n_terminal, np.bool_)
         self._prior = self.tables.token_prior
-        self._theta = ranking_weights(scorer)
+        self._theta = ranking_weights(scorer, rank)
         self._w = scorer.weight_array
         self._bias = float(scorer.bias)
-        self._isotopes = np.asarray(config.isotope_errors, np.int64)
+        self._isotopes = np.asarray(window.isotope_errors, np.int64)
 
     def peaks(self, mz, intensity, precursor_mz: float):
         """Peaks of one spectrum as the evidence kernels read them."""
@@ -504,7 +502,7 @@ class EvidenceSearch:
         """
         cfg, ev = self.config, self.evidence
         mz, weight = peaks
-        window = cfg.window(precursor_mass)
+        window = float(self.window.half_width(precursor_mass))
         tol_da = (ev.fragment_tol if not ev.ppm
                   else ev.fragment_tol * 1e-6 * precursor_mass)
         # A path's exact residue sum must meet each node it visits within
@@ -544,13 +542,13 @@ class EvidenceSearch:
         classes."""
         cfg, ev = self.config, self.evidence
         mz, weight = peaks
-        window = cfg.window(precursor_mass)
+        window = float(self.window.half_width(precursor_mass))
         tol_da = (ev.fragment_tol if not ev.ppm
                   else ev.fragment_tol * 1e-6 * precursor_mass)
         inner, start, end = (self.tables.inner, self.tables.start,
                              self.tables.end)
         found = {}
-        for k in cfg.isotope_errors:
+        for k in self.window.isotope_errors:
             total = precursor_mass - H2O - k * C13_SPACING
             pos = np.concatenate(([0.0], candidate_prefixes(
                 mz, total, int(charge), int(ev.max_fragment_charge),
@@ -625,9 +623,9 @@ def warm_up() -> None:
     from .evidence import N_FEATURES as n
     from .vocab import DEFAULT_VOCABULARY
 
-    scorer = EvidenceScorer(weights=(0.0,) * n, bias=-1.0,
-                            token_log_prior={"G": -1.0})
-    search = EvidenceSearch(DEFAULT_VOCABULARY, scorer)
+    scorer = EvidenceScorer(weights=(0.0,) * n, bias=-1.0)
+    search = EvidenceSearch(DEFAULT_VOCABULARY, scorer,
+                            RankSettings(token_log_prior={"G": -1.0}))
     mz = np.array([58.03, 115.05, 172.07, 229.09, 286.11, 343.13, 400.15])
     peaks = search.peaks(mz, np.ones(mz.size), 500.0)
     found = search.search(peaks, 7 * 57.02146 + 18.0106, 2)

@@ -25,6 +25,7 @@ __all__ = [
     "MODIFICATIONS",
     "PAD",
     "END",
+    "merge_il",
     "DEFAULT_VOCABULARY",
 ]
 
@@ -201,6 +202,15 @@ class Vocabulary:
             names.append(self.tokens[int(i)].name)
         return tuple(names)
 
+    def merge_il_log_probs(self, log_probs: np.ndarray) -> np.ndarray:
+        """``log_probs [..., V]`` (float64) with I and L each holding their
+        log-sum: one mass, one hypothesis (:func:`merge_il`)."""
+        lp = np.array(log_probs, np.float64)
+        if "I" in self and "L" in self:
+            i, l_ = self.index("I"), self.index("L")
+            lp[..., i] = lp[..., l_] = np.logaddexp(lp[..., i], lp[..., l_])
+        return lp
+
     def to_dict(self) -> dict:
         """JSON-ready description, as stored in ONNX metadata."""
         return {
@@ -236,3 +246,10 @@ class Vocabulary:
 DEFAULT_VOCABULARY = Vocabulary.default()
 # Every token any denovo vocabulary may hold (used to validate metadata).
 _UNIVERSE = DEFAULT_VOCABULARY
+
+
+def merge_il(tokens) -> tuple:
+    """Token names with I written as L: I and L weigh the same, so the
+    engine keeps one hypothesis and reports it as L (evaluation treats
+    I = L)."""
+    return tuple("L" if t == "I" else t for t in tokens)

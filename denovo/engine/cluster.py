@@ -36,12 +36,13 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from .. import __version__ as _VERSION
-from .pipeline import (WINDOW_BATCHES, EngineConfig, Result, Summary,
-                       _timed, _usable)
-from .session import MODELS_DIR
+from .pipeline import Engine, EngineConfig, timed
+from .results import Result
+from .rows import windows
+from .session import MODELS_DIR, ModelSession
 
 __all__ = ["ClusterConfig", "ClusterError", "ClusterStats", "connect",
-           "run_chunks", "sequence_on_cluster", "INSTALL_HINT"]
+           "run_chunks", "INSTALL_HINT"]
 
 log = logging.getLogger(__name__)
 
@@ -120,9 +121,6 @@ def _engine_for(model: str | None, threads: int, engine_kwargs: dict):
     engine and the seconds spent opening it (0 if cached). One per thread
     because an engine keeps per-run state (timings).
     """
-    from .pipeline import Engine
-    from .session import ModelSession
-
     settings = hashlib.sha1(pickle.dumps(sorted(engine_kwargs.items())))
     key = (threading.get_ident(), model, threads, settings.hexdigest())
     with _LOCK:
@@ -175,25 +173,16 @@ def _run_chunk(spectra: list, model: str | None, threads: int,
 
 def _chunks(spectra: Iterable, config: EngineConfig,
             size: int) -> Iterator[list]:
-    """Cut the stream where :meth:`Engine.run` closes a window.
-
-    A chunk holds whole windows (``WINDOW_BATCHES`` batches of rows, or
-    four times as many spectra), at least ``size`` spectra but the last;
-    so a worker forms exactly the windows, hence the model batches, of a
-    single-process run.
-    """
-    window = WINDOW_BATCHES * config.batch_size
-    chunk, rows, pending = [], 0, 0
-    for spectrum in spectra:
-        chunk.append(spectrum)
-        pending += 1
-        if _usable(spectrum):
-            rows += 1 if spectrum.charge else len(config.charges)
-        if rows >= window or pending >= 4 * window:
-            rows = pending = 0
-            if len(chunk) >= size:
-                yield chunk
-                chunk = []
+    """Whole read-ahead windows of :meth:`Engine.run`
+    (:func:`denovo.engine.rows.windows`), at least ``size`` spectra a
+    chunk but the last; so a worker forms exactly the windows, hence the
+    model batches, of a single-process run."""
+    chunk = []
+    for window in windows(spectra, config.batch_size, config.charges):
+        chunk.extend(window)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
     if chunk:
         yield chunk
 
@@ -263,7 +252,7 @@ def run_chunks(spectra: Iterable, *, client, session, engine_kwargs: dict,
     threads = 0 if session is None else _session_threads(session)
     distributed = _distributed()
     tag = uuid.uuid4().hex[:12]
-    stream = _chunks(_timed(spectra, seconds, "read"), config,
+    stream = _chunks(timed(spectra, seconds, "read"), config,
                      cluster.chunk_spectra)
     queue: collections.deque = collections.deque()
 
@@ -389,53 +378,3 @@ def _close_quietly(client) -> None:
         client.close()
     except Exception as exc:  # noqa: BLE001 - never hide the real error
         log.warning("closing the Dask client failed: %r", exc)
-
-
-def sequence_on_cluster(inputs: Iterable, client, *, model=None,
-                        mztab=None, csv=None, decode=None,
-                        config: EngineConfig | None = None,
-                        cluster: ClusterConfig | None = None,
-                        rescore: bool = False, mode: str = "hybrid",
-                        scorer=None, progress: bool = False) -> Summary:
-    """Sequence files on a Dask cluster into mzTab and/or CSV files.
-
-    The library form of ``denovo sequence --scheduler``: same settings,
-    same outputs, same errors as a single-process run.
-
-    Parameters
-    ----------
-    inputs
-        Spectrum files, read by the calling process.
-    client
-        A ``distributed.Client`` (a ``LocalCluster``, dask-jobqueue's
-        ``SLURMCluster``, ...). Workers need denovo installed and, for a
-        model that is not bundled, the model file at the same path.
-    model
-        Model file or bundled name (None: the default model).
-    mztab, csv
-        Output paths (at least one).
-    decode, config, cluster
-        Decoding, engine and chunking settings.
-    rescore, mode, scorer, progress
-        As for :func:`~denovo.engine.pipeline.sequence_files`.
-
-    Returns
-    -------
-    Summary
-        Counts and timings of the run.
-    """
-    from .pipeline import open_writers, sequence_files
-    from .session import ModelSession
-
-    if mztab is None and csv is None:
-        raise ValueError("give an mzTab and/or a CSV output path")
-    inputs = [str(p) for p in inputs]
-    config = config or EngineConfig()
-    session = ModelSession(model, threads=config.threads)
-    with open_writers(mztab=mztab, csv=csv, inputs=inputs, session=session,
-                      decode=decode) as writers:
-        return sequence_files(inputs, session=session, decode=decode,
-                              config=config, writers=writers,
-                              rescore=rescore, mode=mode, scorer=scorer,
-                              progress=progress, client=client,
-                              cluster=cluster)

@@ -58,7 +58,8 @@ KEYS = tuple(_PREFIX + k for k in (
     # Optional: the peptides the model was trained on
     # (denovo.evaluate.training_peptides), read by `denovo evaluate -m`.
     "training_peptides",
-    # Optional (format 2): denovo.core.evidence.EvidenceScorer.to_dict().
+    # Optional (format 2): denovo.core.settings.FittedSettings.to_dict()
+    # (the cleavage scorer and the rank settings, one flat object).
     "evidence_scorer",
     # Optional (format 3): true when the graph takes a "draft" input.
     "takes_draft"))
@@ -82,7 +83,7 @@ def metadata_props(*, vocabulary: Vocabulary, preprocess: Any,
                    max_length: int, refinement_steps: int,
                    provenance: Mapping | None = None,
                    model_config: Mapping | None = None,
-                   evidence_scorer: Any = None,
+                   fitted: Any = None,
                    takes_draft: bool = False) -> dict[str, str]:
     """Metadata for ``onnx.ModelProto.metadata_props``, as JSON strings.
 
@@ -101,9 +102,10 @@ def metadata_props(*, vocabulary: Vocabulary, preprocess: Any,
         Training provenance (config, data, steps, git commit, ...).
     model_config
         Model hyper-parameters, for the model card and size comparisons.
-    evidence_scorer
-        The engine's evidence scorer for this model (an
-        ``EvidenceScorer`` or its dict), or None.
+    fitted
+        The engine's fitted settings for this model (a
+        ``FittedSettings`` or its dict), stored under the key
+        ``evidence_scorer``, or None.
     takes_draft
         The graph has the ``draft`` input (a draft-conditioned model).
     """
@@ -123,10 +125,10 @@ def metadata_props(*, vocabulary: Vocabulary, preprocess: Any,
     }
     if takes_draft:
         values["takes_draft"] = True
-    if evidence_scorer is not None:
-        to_dict = getattr(evidence_scorer, "to_dict", None)
+    if fitted is not None:
+        to_dict = getattr(fitted, "to_dict", None)
         values["evidence_scorer"] = (to_dict() if to_dict is not None
-                                     else dict(evidence_scorer))
+                                     else dict(fitted))
     return {_PREFIX + k: json.dumps(v, sort_keys=True)
             for k, v in values.items()}
 
@@ -181,7 +183,7 @@ class ModelInfo:
     format_version: int = FORMAT_VERSION
     provenance: dict = field(default_factory=dict)
     model_config: dict = field(default_factory=dict)
-    evidence_scorer: Any = None  # EvidenceScorer (format 2) or None
+    fitted: Any = None  # FittedSettings (format 2) or None
     takes_draft: bool = False  # format 3: the model refines drafts
 
     @property
@@ -237,11 +239,11 @@ class ModelInfo:
                 raise ModelFileError(
                     f"{source}: {key} must be a JSON object")
             extras[key] = value
-        scorer = None
+        fitted = None
         if _PREFIX + "evidence_scorer" in meta:
-            from ..core.evidence import EvidenceScorer
-            scorer = _build(meta, "evidence_scorer", source,
-                            EvidenceScorer.from_dict)
+            from ..core.settings import FittedSettings
+            fitted = _build(meta, "evidence_scorer", source,
+                            FittedSettings.from_dict)
         takes_draft = False
         if _PREFIX + "takes_draft" in meta:
             takes_draft = _load(meta, "takes_draft", source)
@@ -250,7 +252,7 @@ class ModelInfo:
                     f"{source}: takes_draft must be true or false")
         return cls(
             takes_draft=takes_draft,
-            evidence_scorer=scorer,
+            fitted=fitted,
             vocabulary=vocabulary,
             preprocess=_preprocess_from_dict(preprocess, source),
             max_length=ints["max_length"],

@@ -5,9 +5,9 @@ evidence search in mass space (:mod:`denovo.core.search`), which reads the
 peaks, and the model's mass-controlled beam (:mod:`denovo.core.decode`),
 which reads the model's per-slot probabilities. Both give peptides of the
 precursor mass. They are pooled and every candidate is scored the same
-way, whatever its source:
+way, whatever its source (:func:`rank_score`):
 
-``rank score = evidence + model_weight * model``
+``rank score = evidence + model_weight * max(model, -50)``
 
 * ``evidence``: the cleavage log-odds of the peptide with every observed
   peak counted at one cleavage only, plus the residues' log-priors
@@ -26,8 +26,8 @@ the model alone then tends to write guesses such as ``LLLLLLLLK``.
 Modes: ``hybrid`` (both sources, both terms: the default), ``evidence``
 (the search and the evidence term alone: no neural model runs) and
 ``model`` (the model's beam and its score alone, as before the search
-existed: for ablation). ``model_weight`` is fitted on train-side spectra
-the model never saw (:mod:`training.evidence_scorer`).
+existed: for ablation). The weights are fitted on train-side spectra the
+model never saw (:mod:`training.engine_fit`).
 """
 
 from __future__ import annotations
@@ -36,16 +36,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core.constants import C13_SPACING, H2O
+from ..core.constants import H2O
 from ..core.decode import Candidate
-from ..core.evidence import EvidenceScorer
 from ..core.search import EvidenceSearch, SearchConfig
-from ..core.vocab import END, Vocabulary
+from ..core.settings import RankSettings
+from ..core.window import PrecursorWindow
+from ..core.vocab import END, merge_il
 from .confidence import Confidence, candidate_features
+from .rows import Row
 
-__all__ = ["MODES", "Ranked", "Ranker"]
+__all__ = ["MODES", "MODEL_FLOOR", "Ranked", "Ranker", "rank_score"]
 
 MODES = ("hybrid", "evidence", "model")
+MODEL_FLOOR = -50.0  # a peptide the model rules out still ranks by evidence
+
+
+def rank_score(evidence, model, model_weight: float):
+    """The hybrid rank score (arrays or numbers)."""
+    return evidence + model_weight * np.maximum(model, MODEL_FLOOR)
 
 
 @dataclass(frozen=True)
@@ -60,53 +68,64 @@ def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
 
 
+@dataclass(frozen=True)
 class Ranker:
-    """Search, pool and rank for one vocabulary, scorer and mode."""
+    """How one engine ranks: the search, the fitted rank settings and the
+    mode; :meth:`rank` is a function of a row and these.
 
-    def __init__(self, vocabulary: Vocabulary, scorer: EvidenceScorer, *,
-                 mode: str = "hybrid", search: SearchConfig | None = None,
-                 model_weight: float | None = None):
-        if mode not in MODES:
+    ``peak_once`` False ranks by the search's own path score (peaks may
+    count twice), for ablation.
+    """
+
+    search: EvidenceSearch
+    settings: RankSettings
+    mode: str = "hybrid"
+    peak_once: bool = True
+
+    def __post_init__(self):
+        if self.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, "
-                             f"not {mode!r}")
-        self.mode = mode
-        self.vocabulary = vocabulary
-        self.search = EvidenceSearch(vocabulary, scorer,
-                                     search or SearchConfig())
-        self.model_weight = float(scorer.model_weight if model_weight is None
-                                  else model_weight)
-        # Ablation switch: rank by the search's own path score (peaks may
-        # count twice) instead of the peak-once rank score.
-        self.peak_once = True
-        # Weight of the cleavage evidence inside the model's beam (0: the
-        # beam reads the model alone; its peptides are still re-ranked).
-        self.beam_guide = float(scorer.beam_guide)
-        # draft-conditioned models: which refined distribution scores
-        self.draft_scoring = scorer.draft_scoring
-        if self.draft_scoring not in ("refined", "blank"):
-            raise ValueError("draft_scoring must be 'refined' or 'blank', "
-                             f"not {self.draft_scoring!r}")
-        calibration = (scorer.confidence or {}).get(mode)
-        self.confidence = (None if calibration is None
+                             f"not {self.mode!r}")
+        calibration = (self.settings.confidence or {}).get(self.mode)
+        object.__setattr__(self, "confidence", None if calibration is None
                            else Confidence.from_dict(calibration))
-        index = {t.name: i for i, t in enumerate(vocabulary.tokens)}
-        self._index = index
-        self._merge = (index.get("I"), index.get("L"))
 
-    # -- model term -------------------------------------------------
-    def _merged(self, log_probs: np.ndarray) -> np.ndarray:
-        """``log_probs [L, V]`` with I and L each holding their sum."""
-        lp = np.array(log_probs, np.float64)
-        i, l_ = self._merge
-        if i is not None and l_ is not None:
-            lp[:, i] = lp[:, l_] = np.logaddexp(lp[:, i], lp[:, l_])
-        return lp
+    @classmethod
+    def build(cls, vocabulary, fitted, *, mode: str = "hybrid",
+              search: SearchConfig | None = None,
+              window: PrecursorWindow | None = None) -> "Ranker":
+        """The ranker of a vocabulary and :class:`FittedSettings`."""
+        return cls(EvidenceSearch(vocabulary, fitted.scorer, fitted.rank,
+                                  search or SearchConfig(),
+                                  window or PrecursorWindow()),
+                   fitted.rank, mode=mode)
 
+    @property
+    def vocabulary(self):
+        return self.search.vocabulary
+
+    # -- the search stage ---------------------------------------------
+    def find(self, row: Row) -> None:
+        """The search's peptides of ``row`` (best rank score first) and
+        their peak-once rank scores, into the row."""
+        found = self.search.search(row.peaks, row.mass, row.charge)
+        if not found:
+            return
+        if self.peak_once:
+            scores = self.search.rank_scores(
+                row.peaks, [f.tokens for f in found], row.charge)
+        else:
+            scores = np.array([f.score for f in found])
+        order = np.argsort(-scores, kind="stable")
+        row.found = [found[k] for k in order]
+        row.found_scores = scores[order]
+
+    # -- model term ---------------------------------------------------
     def model_scores(self, log_probs: np.ndarray, peptides) -> np.ndarray:
         """Mean log-probability of each peptide's tokens and END under
         the per-slot ``log_probs [L, V]`` (I and L merged); -inf for a
         peptide longer than the model's slots."""
-        return _mean_log_prob(self._merged(log_probs),
+        return _mean_log_prob(self.vocabulary.merge_il_log_probs(log_probs),
                               *self.search.encode(peptides))
 
     def mass_errors(self, peptides, precursor_mass: float) -> np.ndarray:
@@ -118,105 +137,51 @@ class Ranker:
     def _mass_errors(self, tokens, precursor_mass: float) -> np.ndarray:
         masses = np.where(tokens >= 0,
                           self.vocabulary.masses[np.maximum(tokens, 0)], 0.0)
-        mass = masses.sum(axis=1) + H2O
-        iso = np.asarray(self.search.config.isotope_errors, np.float64)
-        diff = np.abs(mass[:, None] - (precursor_mass
-                                        - iso[None, :] * C13_SPACING))
-        return diff.min(axis=1) / precursor_mass * 1e6
+        return self.search.window.error_ppm(masses.sum(axis=1) + H2O,
+                                            precursor_mass)
 
-    def guide(self, peaks_list, charges) -> tuple | None:
-        """The decoder's guide (:meth:`denovo.core.decode.Decoder.
-        decode_arrays`) for a batch of spectra, or None when off."""
-        if self.beam_guide <= 0:
-            return None
-        ev = self.search.evidence
-        width = max((p[0].size for p in peaks_list), default=1) or 1
-        g_mz = np.zeros((len(peaks_list), width))
-        g_weight = np.zeros((len(peaks_list), width))
-        g_n = np.zeros(len(peaks_list), np.int64)
-        for k, (mz, weight) in enumerate(peaks_list):
-            g_mz[k, :mz.size] = mz
-            g_weight[k, :mz.size] = weight
-            g_n[k] = mz.size
-        return (g_mz, g_weight, g_n, np.asarray(charges, np.int64),
-                self.search.scorer.weight_array,
-                float(self.search.scorer.bias), float(ev.fragment_tol),
-                ev.ppm, int(ev.max_fragment_charge), self.beam_guide)
-
-    def drafts(self, peaks, precursor_mass: float,
-               charge: int) -> tuple[list, np.ndarray]:
-        """The search's peptides (:class:`denovo.core.search.Found`),
-        best rank score first (what a draft-conditioned model refines),
-        and their peak-once rank scores (for :meth:`rank`)."""
-        found = self.search.search(peaks, precursor_mass, charge)
-        scores = self.search.rank_scores(peaks, [f.tokens for f in found],
-                                         charge)
-        order = np.argsort(-scores, kind="stable")
-        return [found[k] for k in order], scores[order]
-
-    def peaks(self, spectrum):
-        """The spectrum's peaks as the evidence kernels read them."""
-        return self.search.peaks(spectrum.mz, spectrum.intensity,
-                                 spectrum.precursor_mz)
-
-    # -- the whole step ------------------------------------------------
-    def rank(self, spectrum, charge: int, precursor_mass: float, *,
-             log_probs: np.ndarray | None = None,
-             model_candidates=(), keep: int | None = None,
-             peaks=None, found=None,
-             found_scores=None) -> list[Ranked]:
-        """Candidates of one spectrum at one charge, best first (the
-        ``keep`` best, all by default).
-
-        ``log_probs`` (``[L, V]``, or ``[N, L, V]``: one per refined
-        draft) and ``model_candidates`` (the decoder's candidates) come
-        from the model; both are ignored in ``evidence`` mode. ``found``
-        (and ``found_scores``): the search's peptides (and their rank
-        scores), when the caller has them already (:meth:`drafts`).
-        """
-        if self.mode == "model":
-            return [Ranked(c, {"model": c.score}) for c in model_candidates]
-        if peaks is None:
-            peaks = self.peaks(spectrum)
-        if found is None:
-            found = self.search.search(peaks, precursor_mass, charge)
-        if not found:
+    # -- the rank stage -----------------------------------------------
+    def rank(self, row: Row, keep: int | None = None) -> list[Ranked]:
+        """Candidates of one row, best first (the ``keep`` best, all by
+        default): the search's peptides, pooled in hybrid mode with the
+        model's mass-matching candidates and scored with its
+        distributions (``row.log_probs``, one per model input)."""
+        if self.mode == "model":  # the beam's own order and score
+            return [Ranked(c) for c in row.model_candidates]
+        if not row.found:
             # No peptide of this mass is supported by the peaks: report
             # none (the model alone would write LLLL...-like guesses).
             return []
-        pool = {f.tokens: "search" for f in found}
-        if self.mode == "hybrid":
-            for c in model_candidates:
+        pool = {f.tokens: "search" for f in row.found}
+        hybrid = self.mode == "hybrid"
+        if hybrid:
+            for c in row.model_candidates:
                 if c.mass_match:
-                    pool.setdefault(_as_l(c.tokens), "model")
+                    pool.setdefault(merge_il(c.tokens), "model")
         peptides = list(pool)
-        tokens, lengths = encoded = self.search.encode(peptides)
-        if self.peak_once and found_scores is not None:
-            n = len(found)  # the pool starts with the search's peptides
-            evidence = np.concatenate([found_scores, self.search.rank_scores(
-                peaks, peptides[n:], charge, (tokens[n:], lengths[n:]))])
-        elif self.peak_once:
-            evidence = self.search.rank_scores(peaks, peptides, charge,
-                                               encoded)
+        tokens, lengths = self.search.encode(peptides)
+        n = len(row.found)  # the pool starts with the search's peptides
+        if not self.peak_once:
+            evidence = np.concatenate([row.found_scores,
+                                       np.full(len(peptides) - n, -np.inf)])
         else:
-            path = {f.tokens: f.score for f in found}
-            evidence = np.array([path.get(p, -np.inf) for p in peptides])
+            evidence = np.concatenate([row.found_scores, self._evidence(
+                row, peptides[n:], (tokens[n:], lengths[n:]))])
         terms = {"evidence": evidence}
         total = evidence.copy()
         merged = None
-        if self.mode == "hybrid" and log_probs is not None:
-            stack = np.asarray(log_probs)
-            stack = stack[None] if stack.ndim == 2 else stack
-            if self.draft_scoring == "blank":
+        if hybrid and row.log_probs is not None:
+            stack = np.asarray(row.log_probs)
+            if self.settings.draft_scoring == "blank":
                 stack = stack[:1]  # the engine put the blank draft first
             model = np.full(len(peptides), -np.inf)
             for lp in stack:
-                merged_k = self._merged(lp)
+                merged_k = self.vocabulary.merge_il_log_probs(lp)
                 model = np.maximum(model, _mean_log_prob(merged_k, tokens,
                                                          lengths))
                 merged = merged_k if merged is None else merged
             terms["model"] = model
-            total = total + self.model_weight * np.maximum(model, -50.0)
+            total = rank_score(total, model, self.settings.model_weight)
         order = np.argsort(-total, kind="stable")
         entries = []
         for k in order:
@@ -225,21 +190,26 @@ class Ranker:
             entries.append(entry)
         if self.confidence is not None:
             probs = self.confidence(candidate_features(
-                total[order], entries, lengths[order], charge,
-                self._mass_errors(tokens[order], precursor_mass)))
+                total[order], entries, lengths[order], row.charge,
+                self._mass_errors(tokens[order], row.mass)))
             for entry, p in zip(entries, probs, strict=True):
                 entry["confidence"] = float(p)
         ranked = []
         for k, entry in list(zip(order, entries, strict=True))[:keep]:
             pep = peptides[k]
-            aa = self._aa_scores(peaks, pep, charge, merged,
-                                 tokens[k, :lengths[k]])
+            aa = self._aa_scores(row, pep, merged, tokens[k, :lengths[k]])
             ranked.append(Ranked(
                 Candidate(tokens=pep, score=float(total[k]),
                           aa_scores=aa, mass_match=True), entry))
         return ranked
 
-    def _aa_scores(self, peaks, peptide, charge, merged, idx) -> tuple:
+    def _evidence(self, row: Row, peptides, encoded) -> np.ndarray:
+        if not peptides:
+            return np.zeros(0)
+        return self.search.rank_scores(row.peaks, peptides, row.charge,
+                                       encoded)
+
+    def _aa_scores(self, row: Row, peptide, merged, idx) -> tuple:
         """Per-token confidence: the model's probability of the token at
         its slot (hybrid; ``merged`` log-probs, I and L summed, ``idx``
         the token indices), or the probability that a cleavage next to the
@@ -247,13 +217,14 @@ class Ranker:
         if merged is not None and len(idx) < merged.shape[0]:
             return tuple(map(float, np.exp(merged[np.arange(len(idx)),
                                                    idx])))
-        sites = self.search.site_scores(peaks, peptide, charge)
+        sites = self.search.site_scores(row.peaks, peptide, row.charge)
         p = _sigmoid(sites)
+        vocab = self.vocabulary
         out = []
         n_sites = len(sites)
         residue = 0
         for tok in peptide:
-            if self.vocabulary.tokens[self._index[tok]].n_terminal:
+            if vocab.tokens[vocab.index(tok)].n_terminal:
                 out.append(float(p[0]) if n_sites else 0.0)
                 continue
             left = p[residue - 1] if 0 < residue <= n_sites else 0.0
@@ -279,7 +250,3 @@ def _mean_log_prob(lp, tokens, lengths) -> np.ndarray:
     out[fits] = (gathered + lp[n, END]) / (n + 1)
     return out
 
-
-def _as_l(tokens) -> tuple:
-    """I reported as L, as the search does (one mass, one hypothesis)."""
-    return tuple("L" if t == "I" else t for t in tokens)
