@@ -67,10 +67,10 @@ def main() -> None:
         return
     if not (args.checkpoint and args.scorer_from):
         parser.error("--checkpoint and --scorer-from are required")
-    from export.onnx_export import export_onnx, set_evidence_scorer
+    from export.onnx_export import export_onnx, set_fitted_settings
 
     args.work.mkdir(parents=True, exist_ok=True)
-    scorer = ModelSession(args.scorer_from).info.evidence_scorer
+    fitted = ModelSession(args.scorer_from).info.fitted
     spectra = [s for s in refinement.read(ROOT / refinement.SETS["core dev"])
                if len(s.peptide) <= 30]
     sets = {"core dev": (spectra, refinement.search_drafts(spectra, 30))}
@@ -78,13 +78,13 @@ def main() -> None:
               "date": datetime.now(timezone.utc).isoformat(
                   timespec="seconds"),
               "machine": describe(), "scorer_from": args.scorer_from,
-              "engine_settings": engine_settings(scorer), "variants": []}
+              "engine_settings": engine_settings(fitted), "variants": []}
     for item in args.checkpoint:
         label, _, path = item.partition("=")
         start = time.time()
         onnx_path = args.work / f"{label}.onnx"
         export_onnx(path, onnx_path)
-        set_evidence_scorer(onnx_path, scorer)
+        set_fitted_settings(onnx_path, fitted)
         row = {"label": label, "checkpoint": path}
         for mode in ("model", "hybrid"):
             res = run(REAL / "dev_core.mgf", args.work / f"{label}_{mode}.csv",
@@ -98,10 +98,10 @@ def main() -> None:
     write(report)
 
 
-def engine_settings(scorer) -> dict:
+def engine_settings(fitted) -> dict:
     """The fitted engine settings every variant runs with."""
-    return {k: getattr(scorer, k) for k in ("model_weight", "beam_guide",
-                                            "drafts", "draft_scoring")}
+    return {k: getattr(fitted.rank, k) for k in (
+        "model_weight", "beam_guide", "drafts", "draft_scoring")}
 
 
 def _steps(entry: dict, kind: str) -> str:

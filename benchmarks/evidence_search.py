@@ -39,8 +39,8 @@ from pathlib import Path
 
 from machine import describe
 
-from denovo.core.evidence import (FEATURE_NAMES, EvidenceScorer,
-                                  load_default_scorer)
+from denovo.core.evidence import FEATURE_NAMES
+from denovo.core.settings import FittedSettings, load_default
 from denovo.core.peptide import peptide_key
 from denovo.engine import (DecodeConfig, EngineConfig, ModelSession,
                            open_writers, sequence_files)
@@ -59,7 +59,7 @@ CORE = "core dev (421)"
 
 
 def run(mgf: Path, out: Path, *, mode: str, model="default",
-        scorer: EvidenceScorer | None = None, peak_once=True) -> dict:
+        fitted: FittedSettings | None = None, peak_once=True) -> dict:
     """Sequence ``mgf`` into a CSV as ``denovo sequence`` does; score it."""
     from denovo.engine.pipeline import Engine
 
@@ -71,12 +71,12 @@ def run(mgf: Path, out: Path, *, mode: str, model="default",
         if peak_once:
             summary = sequence_files([mgf], session=session, decode=decode,
                                      config=EngineConfig(), writers=writers,
-                                     mode=mode, scorer=scorer)
+                                     mode=mode, fitted=fitted)
         else:  # ablation: the engine itself, ranker switched
             from denovo.io import read_spectra
             engine = Engine(session, decode=decode, mode=mode,
-                            scorer=scorer)
-            engine.ranker.peak_once = False
+                            fitted=fitted)
+            engine.ranker = replace(engine.ranker, peak_once=False)
             rows = [p for r in engine.run(read_spectra(mgf))
                     for p in r.psms()]
             for w in writers:
@@ -95,10 +95,10 @@ def run(mgf: Path, out: Path, *, mode: str, model="default",
     return row
 
 
-def hand_scorer() -> EvidenceScorer:
+def hand_scorer() -> FittedSettings:
     """Cleavage weights set by hand (the starting point before fitting):
     +2 per main b/y hit, +0.5 per other ion, +1 per intensity feature."""
-    learned = load_default_scorer()
+    learned = load_default()
     w = []
     for name in FEATURE_NAMES:
         if name in ("b1_hit", "y1_hit", "b2_hit", "y2_hit"):
@@ -109,8 +109,10 @@ def hand_scorer() -> EvidenceScorer:
             w.append(1.0)
         else:
             w.append(0.0)
-    return replace(learned, weights=tuple(w), bias=-2.0, gap_penalty=-2.0,
-                   prior_weight=0.5, ranker={}, confidence={})
+    return FittedSettings(
+        replace(learned.scorer, weights=tuple(w), bias=-2.0),
+        replace(learned.rank, gap_penalty=-2.0, prior_weight=0.5,
+                ranker={}, confidence={}))
 
 
 def simulated_train(work: Path, n: int) -> Path | None:
@@ -146,12 +148,12 @@ def simulated_train(work: Path, n: int) -> Path | None:
     return out
 
 
-def fit_scorer(paths, out: Path) -> EvidenceScorer:
+def fit_scorer(paths, out: Path) -> FittedSettings:
     from training.evidence_scorer import fit
 
-    scorer, _ = fit(paths, compare=False, log=lambda *a: None)
-    scorer.save(out)
-    return scorer
+    fitted, _ = fit(paths, compare=False, log=lambda *a: None)
+    fitted.save(out)
+    return fitted
 
 
 def main() -> None:
@@ -189,24 +191,24 @@ def main() -> None:
                   f"({row['n_spectra']} spectra, {row['seconds']} s)")
     if not (args.quick or args.modes_only):
         core = REAL / SETS[CORE]
-        learned = load_default_scorer()
+        learned = load_default()
         variants = [
             ("evidence mode (reference)", {}),
             ("ranked by path score, peaks may count twice",
              {"peak_once": False}),
-            ("no fragments of charge 2", {"scorer": replace(
-                learned, evidence=dict(learned.evidence,
-                                       max_fragment_charge=1))}),
+            ("no fragments of charge 2", {"fitted": replace(
+                learned, scorer=replace(learned.scorer, evidence=dict(
+                    learned.scorer.evidence, max_fragment_charge=1)))}),
             ("no learned peptide ranker",
-             {"scorer": replace(learned, ranker={})}),
-            ("hand-set cleavage weights", {"scorer": hand_scorer()}),
+             {"fitted": learned.with_rank(ranker={})}),
+            ("hand-set cleavage weights", {"fitted": hand_scorer()}),
         ]
         sim = simulated_train(args.work, args.n_simulated)
         if sim is not None:
             variants.append(("scorer fitted on simulated spectra only", {
-                "scorer": fit_scorer([sim], args.work / "sim_scorer.json")}))
+                "fitted": fit_scorer([sim], args.work / "sim_scorer.json")}))
             variants.append(("scorer fitted on real + simulated", {
-                "scorer": fit_scorer([REAL / "train.mgf", sim],
+                "fitted": fit_scorer([REAL / "train.mgf", sim],
                                      args.work / "both_scorer.json")}))
         for k, (label, options) in enumerate(variants):
             row = run(core, args.work / f"ablation_{k}.csv",

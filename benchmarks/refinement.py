@@ -40,9 +40,10 @@ sys.path.insert(0, str(ROOT))
 from machine import describe  # noqa: E402
 
 from denovo.core.constants import PROTON  # noqa: E402
-from denovo.core.evidence import load_default_scorer  # noqa: E402
 from denovo.core.preprocess import PreprocessConfig  # noqa: E402
+from denovo.core.settings import load_default  # noqa: E402
 from denovo.engine.ranking import Ranker  # noqa: E402
+from denovo.engine.rows import Row  # noqa: E402
 from denovo.core.vocab import DEFAULT_VOCABULARY as VOCAB, END  # noqa: E402
 from training.checkpoint import load_model_from_checkpoint  # noqa: E402
 from training.data.batch import from_spectra, to_arrays  # noqa: E402
@@ -62,13 +63,13 @@ def read(path: Path) -> list:
 def search_drafts(spectra, max_length: int) -> list:
     """The search's best-ranked peptide per spectrum, as the engine's
     first draft (None when it finds none that fits the model's slots)."""
-    ranker = Ranker(VOCAB, load_default_scorer())
+    ranker = Ranker.build(VOCAB, load_default())
     drafts = []
     for s in spectra:
-        found, _ = ranker.drafts(ranker.peaks(s),
-                                 (s.precursor_mz - PROTON) * s.charge,
-                                 s.charge)
-        found = [f for f in found if len(f.tokens) <= max_length]
+        row = Row(0, s, s.charge, (s.precursor_mz - PROTON) * s.charge,
+                  ranker.search.peaks(s.mz, s.intensity, s.precursor_mz))
+        ranker.find(row)
+        found = [f for f in row.found if len(f.tokens) <= max_length]
         drafts.append(found[0].tokens if found else None)
     return drafts
 

@@ -62,9 +62,9 @@ def bsa_sequence() -> str | None:
 
 def sequence(path: Path, fragment_tol_da: float | None) -> list:
     session = ModelSession("default")
-    scorer = session.info.evidence_scorer
+    fitted = session.info.fitted
     if fragment_tol_da is not None:
-        scorer = scorer.with_fragment_tol(fragment_tol_da, "Da")
+        fitted = fitted.with_fragment_tol(fragment_tol_da, "Da")
     rows = []
 
     class Collect:
@@ -74,7 +74,7 @@ def sequence(path: Path, fragment_tol_da: float | None) -> list:
     decode = DecodeConfig()
     sequence_files([path], session=session, decode=decode,
                    config=EngineConfig(), writers=[Collect()],
-                   scorer=scorer)
+                   fitted=fitted)
     return rows
 
 

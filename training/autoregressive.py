@@ -16,7 +16,7 @@ the TRM's deep-supervision losses apply unchanged). Decoding
 (:meth:`AutoregressiveModel.generate`) runs the encoder once and the
 decoder one slot at a time with cached self-attention keys/values,
 greedily or with a beam search that prefers peptides of the precursor's
-mass (Casanovo-style: 20 ppm, isotope errors 0 and 1).
+mass (the engine's precursor window: 20 ppm, isotope errors 0 and 1).
 
 Shapes: B batch, P peaks, S = P + 2 encoder tokens, L slots, D width,
 V vocabulary, K beams, h heads, d = D / h.
@@ -24,19 +24,19 @@ V vocabulary, K beams, h heads, d = D / h.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
-from denovo.core.constants import C13_SPACING, H2O
+from denovo.core.constants import H2O
 from denovo.core.vocab import DEFAULT_VOCABULARY, END, PAD
+from denovo.core.window import PrecursorWindow
 
 from .config import ModelConfig
 from .model import Block, PeakEncoder, _key_bias, sinusoid_features
 
 __all__ = ["AutoregressiveModel", "causal_bias", "peptide_mass_matches"]
 
-PRECURSOR_TOL_PPM = 20.0
-ISOTOPES = (0, 1)
 
 
 def causal_bias(n: int, device=None) -> torch.Tensor:
@@ -49,15 +49,15 @@ def causal_bias(n: int, device=None) -> torch.Tensor:
 
 
 def peptide_mass_matches(mass: torch.Tensor, precursor_mass: torch.Tensor,
-                         *, tol_ppm: float = PRECURSOR_TOL_PPM,
-                         isotopes=ISOTOPES) -> torch.Tensor:
-    """Whether neutral peptide masses (with water) match the precursor's
-    within ``tol_ppm`` for any of the isotope errors; float64 inputs."""
-    ok = torch.zeros(mass.shape, dtype=torch.bool, device=mass.device)
-    for k in isotopes:
-        ref = precursor_mass - k * C13_SPACING
-        ok |= (mass - ref).abs() <= tol_ppm * 1e-6 * ref.abs()
-    return ok
+                         window: PrecursorWindow | None = None
+                         ) -> torch.Tensor:
+    """Whether neutral peptide masses (with water) fit the precursor
+    window, the engine's rule (:class:`denovo.core.window.
+    PrecursorWindow`); float64 inputs, broadcast."""
+    window = window or PrecursorWindow()
+    fits = window.fits(mass.detach().cpu().numpy(),
+                       precursor_mass.detach().cpu().numpy())
+    return torch.from_numpy(np.asarray(fits)).to(mass.device)
 
 
 class AutoregressiveModel(nn.Module):
@@ -161,7 +161,7 @@ class AutoregressiveModel(nn.Module):
                  mask: torch.Tensor, precursor_mass: torch.Tensor,
                  charge: torch.Tensor, *, beam: int = 1,
                  mass_control: bool | None = None,
-                 tol_ppm: float = PRECURSOR_TOL_PPM,
+                 window: PrecursorWindow | None = None,
                  ) -> tuple[torch.Tensor, torch.Tensor]:
         """Decode peptides: token ids (B, L) int64 and scores (B,).
 
@@ -170,7 +170,7 @@ class AutoregressiveModel(nn.Module):
         greedy. With ``mass_control`` (default: on for ``beam > 1``),
         extensions that make the prefix heavier than the precursor allows
         are not taken, and among finished peptides those whose mass
-        matches the precursor (``tol_ppm``, isotope errors 0/1) win over
+        fit the precursor ``window`` (the engine's rule) win over
         better-scored ones that do not. N-terminal modification tokens
         are only allowed in slot 0; a beam still open at the last slot
         must end there.
@@ -183,12 +183,13 @@ class AutoregressiveModel(nn.Module):
         self.eval()
         try:
             return self._search(mz, intensity, mask, precursor_mass,
-                                charge, beam, mass_control, tol_ppm)
+                                charge, beam, mass_control,
+                                window or PrecursorWindow())
         finally:
             self.train(was_training)
 
     def _search(self, mz, intensity, mask, precursor_mass, charge, k,
-                mass_control, tol_ppm):
+                mass_control, window):
         b, n_slots, vsize = mz.shape[0], self.n_slots, self.cfg.vocab_size
         device = mz.device
         memory, memory_bias, start = self.encode(mz, intensity, mask,
@@ -201,7 +202,9 @@ class AutoregressiveModel(nn.Module):
         x = start.repeat_interleave(k, 0).unsqueeze(1)  # (N, 1, D)
         prec = precursor_mass.to(torch.float64)
         # Heaviest residue sum that can still match (isotope 0, + tol).
-        limit = (prec - H2O) + tol_ppm * 1e-6 * prec  # (B,)
+        half = window.half_width(prec.cpu().numpy())
+        limit = (prec - H2O) + torch.as_tensor(half, dtype=torch.float64,
+                                               device=device)  # (B,)
         tokens = torch.full((b, k, n_slots), PAD, dtype=torch.long,
                             device=device)
         score = torch.full((b, k), float("-inf"), device=device)
@@ -245,7 +248,7 @@ class AutoregressiveModel(nn.Module):
             key = mean.to(torch.float64)
             if mass_control:
                 matched = peptide_mass_matches(mass + H2O, prec[:, None],
-                                               tol_ppm=tol_ppm)
+                                               window)
                 key = torch.where(matched, key, key - 1e6)
             key = torch.where(ended, key, float("-inf"))
             cand_key, which = key.max(dim=-1)  # (B,)

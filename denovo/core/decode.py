@@ -459,10 +459,10 @@ class Decoder:
 
     def __init__(self, vocabulary: Vocabulary = DEFAULT_VOCABULARY,
                  config: DecodeConfig = DecodeConfig(),
-                 window: PrecursorWindow = PrecursorWindow()):
+                 window: PrecursorWindow | None = None):
         self.vocabulary = vocabulary
         self.config = config
-        self.window = window
+        self.window = window = window or PrecursorWindow()
         self.masses = np.ascontiguousarray(vocabulary.masses, np.float64)
         kind = np.full(len(vocabulary), _RESIDUE, np.int8)
         for i, tok in enumerate(vocabulary.tokens):

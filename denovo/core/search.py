@@ -473,14 +473,14 @@ class EvidenceSearch:
     """
 
     def __init__(self, vocabulary: Vocabulary, scorer: EvidenceScorer,
-                 rank: RankSettings = RankSettings(),
+                 rank: RankSettings | None = None,
                  config: SearchConfig = SearchConfig(),
-                 window: PrecursorWindow = PrecursorWindow()):
+                 window: PrecursorWindow | None = None):
         self.vocabulary = vocabulary
         self.scorer = scorer
-        self.rank = rank
+        self.rank = rank = rank or RankSettings()
         self.config = config
-        self.window = window
+        self.window = window = window or PrecursorWindow()
         self.evidence: EvidenceConfig = scorer.config
         self.tables = EdgeTables(vocabulary, rank)
         self._names = [t.name for t in vocabulary.tokens]
