@@ -17,11 +17,21 @@ model sizes in one run), else the bundled default, else a randomly
 initialised TRM exported with torch (``training.model``; same compute as a
 trained one), else a constant ``onnx.helper`` stand-in (no compute).
 
+With ``--baseline DIR`` (a checkout of another denovo commit, e.g.
+``git worktree add /tmp/base <commit>``) the same library path of that
+checkout and of this one run alternately in fresh processes
+(``--rounds`` each, bundled default model, beam 5 by default), and the
+table gives the ratio of the medians: a change's speed-up measured in one
+run on the same, noisy machine.
+
 Usage::
 
     python benchmarks/speed.py [--input F.mgf] [--max-spectra 512]
         [--beams 1 5] [--repeats 3] [--no-casanovo]
-        [--model default --model fast --model tiny=T.onnx]
+        [--model default --model draft --model tiny=T.onnx]
+    python benchmarks/speed.py --baseline /tmp/base --input \
+        ../shared/data/real/iprg2013_F13.mgf --max-spectra 2000 \
+        --modes hybrid evidence --out benchmarks/results/speed_engine_path
 """
 
 from __future__ import annotations
@@ -201,6 +211,92 @@ def run_denovo(model: Path, mgf: Path, out: Path, *, beam: int,
             "no_mass_match": summary.n_no_mass_match}
 
 
+# Runs in a fresh process with PYTHONPATH set to one checkout: one warm-up
+# pass (kernels loaded, model opened), then one timed pass; only the API
+# every version since format 2 has.
+_TIMED_PASS = """
+import json, sys, time
+from denovo.engine import (DecodeConfig, EngineConfig, ModelSession,
+                           open_writers, sequence_files)
+mgf, out, mode, beam, model = sys.argv[1:6]
+session = None if mode == "evidence" else ModelSession(model)
+decode = DecodeConfig(beam=int(beam))
+times = []
+for i in range(2):
+    start = time.perf_counter()
+    with open_writers(mztab=out, inputs=[mgf], session=session,
+                      decode=decode) as writers:
+        summary = sequence_files([mgf], session=session, decode=decode,
+                                 config=EngineConfig(), writers=writers,
+                                 mode=mode)
+    times.append(time.perf_counter() - start)
+print(json.dumps({"seconds": times[-1], "n": summary.n_spectra,
+                  "stages": summary.stage_seconds}))
+"""
+
+
+def compare_checkouts(baseline: Path, mgf: Path, tmp: Path, *, mode: str,
+                      beam: int, model: str, rounds: int) -> dict:
+    """This checkout vs ``baseline``, alternating fresh processes; the
+    ratio of median wall times (> 1: this checkout is faster)."""
+    runs = {"baseline": [], "this": []}
+    for _ in range(rounds):
+        for name, root in (("baseline", baseline), ("this", ROOT)):
+            env = dict(os.environ, PYTHONPATH=str(root))
+            done = subprocess.run(
+                [sys.executable, "-c", _TIMED_PASS, str(mgf),
+                 str(tmp / f"{name}.mztab"), mode, str(beam), model],
+                env=env, cwd=root, capture_output=True, text=True,
+                check=True)
+            runs[name].append(json.loads(done.stdout.splitlines()[-1]))
+    out = {"mode": mode, "beam": beam, "model": model, "rounds": rounds}
+    for name, items in runs.items():
+        seconds = sorted(r["seconds"] for r in items)
+        out[name] = {"median_seconds": seconds[len(seconds) // 2],
+                     "all_seconds": [r["seconds"] for r in items],
+                     "spectra_per_s": items[0]["n"]
+                     / seconds[len(seconds) // 2]}
+    out["speedup"] = (out["baseline"]["median_seconds"]
+                      / out["this"]["median_seconds"])
+    return out
+
+
+def write_comparison(args, n: int, rows: list[dict]) -> None:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"],
+                            cwd=args.baseline, capture_output=True,
+                            text=True).stdout.strip() or "?"
+    this = subprocess.run(["git", "rev-parse", "--short", "HEAD"],
+                          cwd=ROOT, capture_output=True,
+                          text=True).stdout.strip() or "?"
+    lines = ["| mode | model | beam | baseline spectra/s | this spectra/s "
+             "| speed-up (median of rounds) | baseline s (all rounds) | "
+             "this s (all rounds) |", "|" + "---|" * 8]
+    for r in rows:
+        lines.append(
+            f"| {r['mode']} | {r['model']} | {r['beam']} | "
+            f"{r['baseline']['spectra_per_s']:.1f} | "
+            f"{r['this']['spectra_per_s']:.1f} | {r['speedup']:.2f}x | "
+            + ", ".join(f"{x:.2f}" for x in r["baseline"]["all_seconds"])
+            + " | " + ", ".join(f"{x:.2f}" for x in r["this"]["all_seconds"])
+            + " |")
+    table = "\n".join(lines)
+    print(table)
+    meta = {"command": "python benchmarks/speed.py " + " ".join(sys.argv[1:]),
+            "date": time.strftime("%Y-%m-%d"), "input": args.input.name,
+            "n_spectra": n, "baseline_commit": commit, "this_commit": this,
+            "cpu_count": os.cpu_count()}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(
+        json.dumps({"meta": meta, "rows": rows}, indent=2))
+    notes = "\n".join(f"- {k}: {v}" for k, v in meta.items())
+    args.out.with_suffix(".md").write_text(
+        "# Speed of this checkout against a baseline commit\n\n"
+        f"{notes}\n\nEach round runs one fresh process per checkout "
+        "(a warm-up pass, then the timed pass: file in -> mzTab out, "
+        "default engine settings), alternating, on the same machine.\n\n"
+        f"{table}\n")
+
+
 CASANOVO_CKPT = """
 import sys, torch, lightning, casanovo
 from casanovo.config import Config
@@ -310,6 +406,12 @@ def main() -> None:
     parser.add_argument("--no-casanovo", action="store_true")
     parser.add_argument("--casanovo-max-length", type=int, default=16)
     parser.add_argument("--out", type=Path, default=RESULTS / "speed")
+    parser.add_argument("--baseline", type=Path,
+                        help="checkout of another denovo commit: time it "
+                        "against this one (no Casanovo)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="alternating processes per checkout with "
+                        "--baseline")
     args = parser.parse_args()
     if args.batch_size is None:
         from denovo.engine import EngineConfig
@@ -318,6 +420,15 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="denovo-speed-"))
     mgf = tmp / "input.mgf"
     n = write_subset(args.input, mgf, args.max_spectra)
+    if args.baseline is not None:
+        beams = args.beams if args.beams != [1, 5] else [5]
+        rows = [compare_checkouts(args.baseline, mgf, tmp, mode=mode,
+                                  beam=beam, model=(args.model or
+                                                    ["default"])[0],
+                                  rounds=args.rounds)
+                for mode in args.modes for beam in beams]
+        write_comparison(args, n, rows)
+        return
     models = pick_models(args.model, tmp)
     print(f"# {n} spectra from {args.input.name}; models: "
           + "; ".join(f"{label}: {note}" for label, _, note in models))

@@ -30,6 +30,7 @@ from numba import njit
 
 from .config import from_dict, to_dict
 from .constants import C13_SPACING, CO, H2O, NH3, PROTON
+from .preprocess import preprocess_kernel
 
 __all__ = [
     "FEATURE_NAMES",
@@ -261,27 +262,14 @@ def candidate_prefixes(mz, total, charge, max_frag_z, merge_tol):
 
 
 @njit(cache=True, nogil=True)
-def _prepare(mz, intensity, precursor_mz, min_mz, remove_tol, max_peaks):
-    keep = np.empty(mz.shape[0], np.int64)
-    n = 0
-    for j in range(mz.shape[0]):
-        x = mz[j]
-        if not (x >= min_mz) or not (intensity[j] > 0):
-            continue
-        if abs(x - precursor_mz) <= remove_tol:
-            continue
-        keep[n] = j
-        n += 1
-    keep = keep[:n]
-    order = np.argsort(-intensity[keep], kind="mergesort")
-    if order.shape[0] > max_peaks:
-        order = order[:max_peaks]
-    chosen = keep[order]
-    weight_by_rank = np.empty(chosen.shape[0])
-    for r in range(chosen.shape[0]):
-        weight_by_rank[r] = max(0.0, 1.0 - np.log2(r + 1.0) / 8.0)
-    by_mz = np.argsort(mz[chosen], kind="mergesort")
-    return mz[chosen][by_mz].copy(), weight_by_rank[by_mz].copy()
+def rank_weights(intensity):
+    """``max(0, 1 - log2(rank) / 8)`` of each peak's intensity rank (rank
+    1 the most intense; ties: the lower m/z first)."""
+    order = np.argsort(-intensity, kind="mergesort")
+    weight = np.empty(intensity.shape[0])
+    for r in range(order.shape[0]):
+        weight[order[r]] = max(0.0, 1.0 - np.log2(r + 1.0) / 8.0)
+    return weight
 
 
 def prepare_peaks(mz, intensity, precursor_mz: float,
@@ -293,14 +281,18 @@ def prepare_peaks(mz, intensity, precursor_mz: float,
     with the intensity-rank weight described in the module docstring.
     """
     mz = np.ascontiguousarray(mz, np.float64).reshape(-1)
-    intensity = np.ascontiguousarray(intensity, np.float64).reshape(-1)
+    intensity = np.ascontiguousarray(intensity, np.float32).reshape(-1)
     if mz.shape != intensity.shape:
         raise ValueError(f"{mz.size} m/z values but {intensity.size} "
                          "intensities")
-    return _prepare(mz, intensity, float(precursor_mz),
-                    float(config.min_mz),
-                    float(config.remove_precursor_tol),
-                    int(config.max_peaks))
+    # The model's preprocessing kernel with the evidence settings: no
+    # charge (only the precursor m/z itself is removed), no upper m/z
+    # bound, positive intensities only, neither square root nor norm.
+    kept_mz, kept = preprocess_kernel(
+        mz, intensity, float(precursor_mz), 0, float(config.min_mz),
+        np.inf, float(config.remove_precursor_tol), 0.0,
+        int(config.max_peaks), False, False)
+    return kept_mz, rank_weights(kept)
 
 
 def prefix_features(peaks, prefixes, total: float, charge: int,
