@@ -30,6 +30,7 @@ import numpy as np
 from numba import njit
 
 from .constants import C13_SPACING, CO, H2O, NH3, PROTON
+from .sorting import argsort_stable, lower_bound
 
 __all__ = [
     "FEATURE_NAMES",
@@ -131,7 +132,7 @@ def _tol(x, tol, ppm):
 def _best_peak(mz, weight, x, tol, ppm):
     """Index of the strongest peak within tolerance of ``x``, or -1."""
     t = _tol(x, tol, ppm)
-    lo = np.searchsorted(mz, x - t)
+    lo = lower_bound(mz, x - t)
     best = -1
     j = lo
     while j < mz.shape[0] and mz[j] <= x + t:
@@ -218,7 +219,7 @@ def features_batch(mz, weight, prefixes, total, charge, tol, ppm,
     owner = np.zeros(0, np.int64)
     for i in range(prefixes.shape[0]):
         _features_into(mz, weight, prefixes[i], total, charge, tol, ppm,
-                       max_frag_z, owner, -1, out[i])
+                       max_frag_z, owner, np.int64(-1), out[i])
     return out
 
 
@@ -244,7 +245,11 @@ def candidate_prefixes(mz, total, charge, max_frag_z, merge_tol):
             if 0.0 < y < total:
                 raw[n] = y
                 n += 1
-    raw = np.sort(raw[:n])
+    order = argsort_stable(raw[:n])  # sorted values: as np.sort
+    sorted_raw = np.empty(n)
+    for i in range(n):
+        sorted_raw[i] = raw[order[i]]
+    raw = sorted_raw
     out = np.empty(n)
     m = 0
     i = 0
@@ -272,16 +277,22 @@ def _prepare(mz, intensity, precursor_mz, min_mz, remove_tol, max_peaks):
             continue
         keep[n] = j
         n += 1
-    keep = keep[:n]
-    order = np.argsort(-intensity[keep], kind="mergesort")
-    if order.shape[0] > max_peaks:
-        order = order[:max_peaks]
-    chosen = keep[order]
-    weight_by_rank = np.empty(chosen.shape[0])
-    for r in range(chosen.shape[0]):
-        weight_by_rank[r] = max(0.0, 1.0 - np.log2(r + 1.0) / 8.0)
-    by_mz = np.argsort(mz[chosen], kind="mergesort")
-    return mz[chosen][by_mz].copy(), weight_by_rank[by_mz].copy()
+    # the most intense first (stable), then back in m/z order (stable)
+    neg = np.empty(n)
+    for j in range(n):
+        neg[j] = -intensity[keep[j]]
+    order = argsort_stable(neg)
+    m = min(n, max_peaks)
+    chosen_mz = np.empty(m)
+    for r in range(m):
+        chosen_mz[r] = mz[keep[order[r]]]
+    by_mz = argsort_stable(chosen_mz)
+    out_mz = np.empty(m)
+    out_weight = np.empty(m)
+    for r in range(m):
+        out_mz[r] = chosen_mz[by_mz[r]]
+        out_weight[r] = max(0.0, 1.0 - np.log2(by_mz[r] + 1.0) / 8.0)
+    return out_mz, out_weight
 
 
 def prepare_peaks(mz, intensity, precursor_mz: float,
