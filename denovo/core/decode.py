@@ -233,7 +233,7 @@ def _search_inplace(lp, masses, kind, merge_from, merge_into, centers,
             step_lp[merge_into] = np.logaddexp(lp[t, merge_into],
                                                lp[t, merge_from])
         slots_left = n_slots - 2 - t  # residues addable after this one
-        n_cand = 0
+        n_cand = np.int64(0)  # not a literal: one signature of _top_desc
         for b in range(n_active):
             for v in range(n_vocab):
                 kv = kind[v]

@@ -622,9 +622,11 @@ class EvidenceSearch:
         return self.scorer.score(feats)
 
 
-def warm_up() -> None:
+def warm_up(site_scores: bool = True) -> None:
     """Compile (or load from the cache) the search kernels on a dummy
-    spectrum, so the first real spectrum is not slow."""
+    spectrum, so the first real spectrum is not slow; ``site_scores``:
+    also :meth:`EvidenceSearch.site_scores` (the residue confidences of
+    evidence mode)."""
     from .evidence import N_FEATURES as n
     from .vocab import DEFAULT_VOCABULARY
 
@@ -635,4 +637,5 @@ def warm_up() -> None:
     peaks = search.peaks(mz, np.ones(mz.size), 500.0)
     found = search.search(peaks, 7 * 57.02146 + 18.0106, 2)
     search.rank_scores(peaks, [f.tokens for f in found] or [("G",) * 7], 2)
-    search.site_scores(peaks, ("G",) * 7, 2)
+    if site_scores:
+        search.site_scores(peaks, ("G",) * 7, 2)
