@@ -129,6 +129,34 @@ def _fits(mass, centers, tol):
 
 
 @njit(cache=True, nogil=True)
+def _top_desc(score, n, k, order):
+    """Indices of the ``min(k, n)`` highest ``score[:n]`` into ``order``,
+    best first, ties by index, NaN last: the head of
+    ``np.argsort(-score[:n], kind='mergesort')`` without sorting all."""
+    m = 0
+    for c in range(n):
+        s = score[c]
+        if m == k:
+            last = score[order[k - 1]]
+            # enters only if strictly before the current last
+            if not (s > last or (np.isnan(last) and not np.isnan(s))):
+                continue
+            pos = k - 1
+        else:
+            pos = m
+            m += 1
+        while pos > 0:
+            prev = score[order[pos - 1]]
+            if s > prev or (np.isnan(prev) and not np.isnan(s)):
+                order[pos] = order[pos - 1]
+                pos -= 1
+            else:
+                break
+        order[pos] = c
+    return m
+
+
+@njit(cache=True, nogil=True)
 def _search_inplace(lp, masses, kind, merge_from, merge_into, centers,
                     tol, lo, hi, resolution, max_residue, beam,
                     constrained, out_tokens, out_len, out_score, out_aa,
@@ -164,6 +192,7 @@ def _search_inplace(lp, masses, kind, merge_from, merge_into, centers,
     cand_parent = np.empty(beam * n_vocab, np.int64)
     cand_token = np.empty(beam * n_vocab, np.int64)
     step_lp = np.empty(n_vocab)
+    order = np.empty(beam, np.int64)
     upper = -np.inf
     for c in centers:
         upper = max(upper, c + tol)
@@ -185,13 +214,15 @@ def _search_inplace(lp, masses, kind, merge_from, merge_into, centers,
                 while pos > 0 and out_score[pos - 1] < score:
                     out_score[pos] = out_score[pos - 1]
                     out_len[pos] = out_len[pos - 1]
-                    out_tokens[pos, :] = out_tokens[pos - 1, :]
-                    out_aa[pos, :] = out_aa[pos - 1, :]
+                    for i in range(n_slots):
+                        out_tokens[pos, i] = out_tokens[pos - 1, i]
+                        out_aa[pos, i] = out_aa[pos - 1, i]
                     pos -= 1
                 out_score[pos] = score
                 out_len[pos] = t
-                out_tokens[pos, :] = PAD
-                out_aa[pos, :] = 0.0
+                for i in range(n_slots):
+                    out_tokens[pos, i] = PAD
+                    out_aa[pos, i] = 0.0
                 for i in range(t):
                     out_tokens[pos, i] = tokens[b, i]
                     out_aa[pos, i] = np.exp(token_lp[b, i])
@@ -205,7 +236,7 @@ def _search_inplace(lp, masses, kind, merge_from, merge_into, centers,
             step_lp[merge_into] = np.logaddexp(lp[t, merge_into],
                                                lp[t, merge_from])
         slots_left = n_slots - 2 - t  # residues addable after this one
-        n_cand = 0
+        n_cand = np.int64(0)  # not a literal: one signature of _top_desc
         for b in range(n_active):
             for v in range(n_vocab):
                 kv = kind[v]
@@ -233,8 +264,8 @@ def _search_inplace(lp, masses, kind, merge_from, merge_into, centers,
                 s = 0.0
                 if guided and kv == _RESIDUE:
                     _features_into(g_mz, g_weight, m, centers[0], g_charge,
-                                   g_tol, g_ppm, g_max_z, no_owner, -1,
-                                   feats)
+                                   g_tol, g_ppm, g_max_z, no_owner,
+                                   np.int64(-1), feats)
                     s = linear_score(feats, g_w, g_bias)
                 cand_model[n_cand] = total[b] + x
                 cand_ev[n_cand] = evid[b] + s
@@ -244,14 +275,14 @@ def _search_inplace(lp, masses, kind, merge_from, merge_into, centers,
                 n_cand += 1
         if n_cand == 0:
             break
-        order = np.argsort(-cand_score[:n_cand], kind="mergesort")
-        n_keep = min(beam, n_cand)
+        n_keep = _top_desc(cand_score, n_cand, beam, order)
         for j in range(n_keep):
             c = order[j]
             p = cand_parent[c]
             v = cand_token[c]
-            new_tokens[j, :t] = tokens[p, :t]
-            new_lp[j, :t] = token_lp[p, :t]
+            for i in range(t):
+                new_tokens[j, i] = tokens[p, i]
+                new_lp[j, i] = token_lp[p, i]
             new_tokens[j, t] = v
             new_lp[j, t] = step_lp[v]
             new_mass[j] = mass[p] + masses[v]
@@ -324,6 +355,8 @@ def guided_beam_search_batch(log_probs, precursor_mass, masses, kind,
         if kind[v] == _RESIDUE:
             max_residue = max(max_residue, masses[v])
     centers = np.empty(isotope_errors.size)
+    # typed, not literal, arguments: one signature of _search_inplace
+    yes, no, zero = np.bool_(True), np.bool_(False), np.int64(0)
     for i in range(n_batch):
         pm = precursor_mass[i]
         found = 0
@@ -334,7 +367,7 @@ def guided_beam_search_batch(log_probs, precursor_mass, masses, kind,
             n = g_n[i]
             found = _search_inplace(
                 log_probs[i], masses, kind, merge_from, merge_into,
-                centers, tol, lo, hi, resolution, max_residue, beam, True,
+                centers, tol, lo, hi, resolution, max_residue, beam, yes,
                 tokens[i], lengths[i], scores[i], aa[i], g_mz[i, :n],
                 g_weight[i, :n], g_charge[i], g_w, g_bias, g_tol, g_ppm,
                 g_max_z, g_lambda)
@@ -342,9 +375,9 @@ def guided_beam_search_batch(log_probs, precursor_mass, masses, kind,
         if found == 0 and fallback:
             found = _search_inplace(
                 log_probs[i], masses, kind, merge_from, merge_into,
-                centers, 0.0, lo, hi, resolution, max_residue, beam, False,
+                centers, 0.0, lo, hi, resolution, max_residue, beam, no,
                 tokens[i], lengths[i], scores[i], aa[i], g_mz[i, :0],
-                g_weight[i, :0], 0, g_w, 0.0, g_tol, g_ppm, g_max_z, 0.0)
+                g_weight[i, :0], zero, g_w, 0.0, g_tol, g_ppm, g_max_z, 0.0)
             flags[i, :found] = 0
     return tokens, lengths, scores, aa, flags
 

@@ -31,6 +31,7 @@ from numba import njit
 from .config import from_dict, to_dict
 from .constants import C13_SPACING, CO, H2O, NH3, PROTON
 from .preprocess import preprocess_kernel
+from .sorting import argsort_stable, lower_bound
 
 __all__ = [
     "FEATURE_NAMES",
@@ -132,7 +133,7 @@ def _tol(x, tol, ppm):
 def _best_peak(mz, weight, x, tol, ppm):
     """Index of the strongest peak within tolerance of ``x``, or -1."""
     t = _tol(x, tol, ppm)
-    lo = np.searchsorted(mz, x - t)
+    lo = lower_bound(mz, x - t)
     best = -1
     j = lo
     while j < mz.shape[0] and mz[j] <= x + t:
@@ -219,7 +220,7 @@ def features_batch(mz, weight, prefixes, total, charge, tol, ppm,
     owner = np.zeros(0, np.int64)
     for i in range(prefixes.shape[0]):
         _features_into(mz, weight, prefixes[i], total, charge, tol, ppm,
-                       max_frag_z, owner, -1, out[i])
+                       max_frag_z, owner, np.int64(-1), out[i])
     return out
 
 
@@ -245,7 +246,11 @@ def candidate_prefixes(mz, total, charge, max_frag_z, merge_tol):
             if 0.0 < y < total:
                 raw[n] = y
                 n += 1
-    raw = np.sort(raw[:n])
+    order = argsort_stable(raw[:n])  # sorted values: as np.sort
+    sorted_raw = np.empty(n)
+    for i in range(n):
+        sorted_raw[i] = raw[order[i]]
+    raw = sorted_raw
     out = np.empty(n)
     m = 0
     i = 0
@@ -265,7 +270,10 @@ def candidate_prefixes(mz, total, charge, max_frag_z, merge_tol):
 def rank_weights(intensity):
     """``max(0, 1 - log2(rank) / 8)`` of each peak's intensity rank (rank
     1 the most intense; ties: the lower m/z first)."""
-    order = np.argsort(-intensity, kind="mergesort")
+    neg = np.empty(intensity.shape[0])
+    for j in range(intensity.shape[0]):
+        neg[j] = -intensity[j]
+    order = argsort_stable(neg)
     weight = np.empty(intensity.shape[0])
     for r in range(order.shape[0]):
         weight[order[r]] = max(0.0, 1.0 - np.log2(r + 1.0) / 8.0)

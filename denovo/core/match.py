@@ -31,6 +31,7 @@ from numpy.typing import ArrayLike
 
 from .fragments import ION_B, ION_Y, N_ION_TYPES, FragmentBatch, Fragments
 from .preprocess import mz_order
+from .sorting import lower_bound
 
 __all__ = [
     "TOL_DA", "TOL_PPM", "Match", "MatchBatch",
@@ -61,7 +62,7 @@ def _match_one(obs_mz, obs_int, frag_mz, frag_type, tol, mode, matched,
         theo = frag_mz[f]
         tol_da = tol if mode == TOL_DA else tol * 1e-6 * theo
         total[t] += 1
-        j = np.searchsorted(mz, theo - tol_da)
+        j = lower_bound(mz, theo - tol_da)
         while j > 0 and theo - mz[j - 1] <= tol_da:
             j -= 1
         while j < n and mz[j] - theo <= tol_da:

@@ -37,6 +37,7 @@ from numba import njit
 from numpy.typing import ArrayLike
 
 from .constants import ELEMENT_MASS
+from .sorting import argsort_stable, kth_smallest
 
 __all__ = [
     "PreprocessConfig", "PreprocessedBatch",
@@ -53,8 +54,11 @@ def mz_order(mz):
     """Indices that sort ``mz`` (stable); skips the sort when sorted."""
     for i in range(1, mz.shape[0]):
         if mz[i] < mz[i - 1]:
-            return np.argsort(mz, kind="mergesort")
-    return np.arange(mz.shape[0])
+            return argsort_stable(mz)
+    out = np.empty(mz.shape[0], np.int64)
+    for i in range(mz.shape[0]):
+        out[i] = i
+    return out
 
 
 @njit(cache=True, nogil=True)
@@ -101,7 +105,7 @@ def _fill(mz, intensity, precursor_mz, charge, min_mz, max_mz, remove_tol,
         values = np.empty(c, np.float32)
         for j in range(c):
             values[j] = intensity[keep[j]]
-        cut = np.partition(values, c - max_peaks)[c - max_peaks]
+        cut = kth_smallest(values, c - max_peaks)
         n_above = 0
         for j in range(c):
             if values[j] > cut:

@@ -35,7 +35,7 @@ from .evidence import (FEATURE_NAMES, ION_CHARGE, N_FEATURES, N_IONS,
                        EvidenceConfig,
                        EvidenceScorer, _best_peak, _features_into,
                        candidate_prefixes, features_batch, ion_mz,
-                       linear_score, prepare_peaks)
+                       linear_score, lower_bound, prepare_peaks)
 from .settings import RankSettings
 from .vocab import Vocabulary
 from .window import PrecursorWindow
@@ -161,6 +161,7 @@ def search_kernel(pos, s_node, total, node_tol, end_tol, in_mass, in_tok,
     tokens are vocabulary indices.
     """
     n = pos.shape[0]
+    zero = np.int64(0)  # not a literal: one signature of _insert
     score = np.full((n, k), -np.inf)
     exact = np.zeros((n, k))
     back = np.full((n, k), -1, np.int64)
@@ -174,10 +175,10 @@ def search_kernel(pos, s_node, total, node_tol, end_tol, in_mass, in_tok,
     for j in range(1, n):
         pj = pos[j]
         if pj <= max_start + node_tol:  # first step, from mass 0
-            e = np.searchsorted(st_mass, pj - node_tol)
+            e = lower_bound(st_mass, pj - node_tol)
             while e < st_mass.shape[0] and st_mass[e] <= pj + node_tol:
                 _insert(score, exact, back, back_rank, edge, count, k, j,
-                        st_score[e] + s_node[j], st_mass[e], 0, 0, e)
+                        st_score[e] + s_node[j], st_mass[e], zero, zero, e)
                 e += 1
         for i in range(j - 1, 0, -1):
             d = pj - pos[i]
@@ -185,7 +186,7 @@ def search_kernel(pos, s_node, total, node_tol, end_tol, in_mass, in_tok,
                 break
             if count[i] == 0:
                 continue
-            lo = np.searchsorted(in_mass, d - 2 * node_tol)
+            lo = lower_bound(in_mass, d - 2 * node_tol)
             e = lo
             while e < in_mass.shape[0] and in_mass[e] <= d + 2 * node_tol:
                 for r in range(count[i]):
@@ -210,10 +211,10 @@ def search_kernel(pos, s_node, total, node_tol, end_tol, in_mass, in_tok,
     for i in range(1, n):
         for r in range(count[i]):
             need = total - exact[i, r]
-            lo = np.searchsorted(en_mass, need - end_tol)
+            lo = lower_bound(en_mass, need - end_tol)
             e = lo
             while e < en_mass.shape[0] and en_mass[e] <= need + end_tol:
-                _insert(fs, fd, fn, fr, fe, fin_count, top_k, 0,
+                _insert(fs, fd, fn, fr, fe, fin_count, top_k, zero,
                         score[i, r] + en_score[e], 0.0, i, r, e)
                 e += 1
     n_found = fin_count[0]
@@ -273,13 +274,14 @@ def search_spectrum(mz, weight, precursor_mass, charge, isotope_errors,
                                       merge_tol)
         pos = np.empty(cand.shape[0] + 1)
         pos[0] = 0.0
-        pos[1:] = cand
+        for j in range(cand.shape[0]):
+            pos[j + 1] = cand[j]
         s_node = np.zeros(pos.shape[0])
         feats = np.zeros(N_FEATURES)
         owner = np.zeros(0, np.int64)
         for j in range(1, pos.shape[0]):
             _features_into(mz, weight, pos[j], total, charge, frag_tol, ppm,
-                           max_frag_z, owner, -1, feats)
+                           max_frag_z, owner, np.int64(-1), feats)
             s_node[j] = linear_score(feats, w, bias)
         if total <= 0:
             out = (np.zeros((top_k, 1), np.int64), np.zeros(top_k, np.int64),
@@ -299,7 +301,8 @@ def search_spectrum(mz, weight, precursor_mass, charge, isotope_errors,
         t, lens, s, n = results[q]
         for f in range(n):
             r = q * top_k + f
-            tokens[r, :t.shape[1]] = t[f]
+            for c in range(t.shape[1]):
+                tokens[r, c] = t[f, c]
             lengths[r] = lens[f]
             scores[r] = s[f]
             iso[r] = isotope_errors[q]
@@ -615,19 +618,3 @@ class EvidenceSearch:
             float(self._masses[idx].sum()), int(charge),
             float(ev.fragment_tol), ev.ppm, int(ev.max_fragment_charge))
         return self.scorer.score(feats)
-
-
-def warm_up() -> None:
-    """Compile (or load from the cache) the search kernels on a dummy
-    spectrum, so the first real spectrum is not slow."""
-    from .evidence import N_FEATURES as n
-    from .vocab import DEFAULT_VOCABULARY
-
-    scorer = EvidenceScorer(weights=(0.0,) * n, bias=-1.0)
-    search = EvidenceSearch(DEFAULT_VOCABULARY, scorer,
-                            RankSettings(token_log_prior={"G": -1.0}))
-    mz = np.array([58.03, 115.05, 172.07, 229.09, 286.11, 343.13, 400.15])
-    peaks = search.peaks(mz, np.ones(mz.size), 500.0)
-    found = search.search(peaks, 7 * 57.02146 + 18.0106, 2)
-    search.rank_scores(peaks, [f.tokens for f in found] or [("G",) * 7], 2)
-    search.site_scores(peaks, ("G",) * 7, 2)

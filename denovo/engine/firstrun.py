@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from numba.core import event
 
 __all__ = ["KernelCache", "warm_up", "Progress"]
 
@@ -33,11 +34,35 @@ def _dispatchers() -> list:
     return out
 
 
+class _CompileTimer(event.Listener):
+    """``numba:compile`` listener: seconds spent compiling (outermost
+    compilations only; a kernel's callees compile inside it)."""
+
+    def __init__(self):
+        self.seconds = 0.0
+        self.listening = False
+        self._depth = 0
+        self._start = 0.0
+
+    def on_start(self, event) -> None:
+        if self._depth == 0:
+            self._start = time.perf_counter()
+        self._depth += 1
+
+    def on_end(self, event) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            self.seconds += time.perf_counter() - self._start
+
+
 @dataclass
 class KernelCache:
-    """Numba cache misses (= compilations) since :meth:`start`."""
+    """Numba cache misses (= compilations) since :meth:`start`, and the
+    seconds they took (also those compiled after the warm-up, on first
+    use)."""
 
     misses_at_start: int = 0
+    timer: _CompileTimer | None = None
 
     @staticmethod
     def misses() -> int:
@@ -52,12 +77,26 @@ class KernelCache:
 
     def start(self) -> "KernelCache":
         self.misses_at_start = self.misses()
+        self.stop()
+        self.timer = _CompileTimer()
+        event.register("numba:compile", self.timer)
+        self.timer.listening = True
         return self
+
+    def stop(self) -> None:
+        """Stop timing compilations (:meth:`compile_seconds` keeps its
+        value)."""
+        if self.timer is not None and self.timer.listening:
+            event.unregister("numba:compile", self.timer)
+            self.timer.listening = False
 
     def compiled(self) -> int:
         """Kernel signatures compiled since :meth:`start`."""
         return self.misses() - self.misses_at_start
 
+    def compile_seconds(self) -> float:
+        """Seconds spent compiling since :meth:`start`."""
+        return self.timer.seconds if self.timer is not None else 0.0
 
 def warm_up(engine) -> float:
     """Run ``engine`` once on a dummy spectrum (a clean b/y ladder the
