@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from denovo.core.decode import _top_desc
+from denovo.core.beam import _top_desc
 from denovo.core.sorting import argsort_stable, kth_smallest, lower_bound
 
 

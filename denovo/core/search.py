@@ -14,10 +14,12 @@ mass keeps the ``k`` best paths into every node, each with its exact
 residue-mass sum, so a finished peptide is checked against the precursor
 window with exact masses (one window per isotope error).
 
-The dynamic programme lets two cleavages of one path claim the same peak
-(the classic error: a path that follows the b ladder, then reads the y
-peaks as b ions). :func:`peak_once_batch` re-scores finished peptides with
-each peak given to one cleavage only; the engine ranks by that.
+The dynamic programme (:mod:`denovo.core.paths`) lets two cleavages of
+one path claim the same peak (the classic error: a path that follows the
+b ladder, then reads the y peaks as b ions).
+:func:`~denovo.core.peak_once.peak_once_batch` re-scores finished
+peptides with each peak given to one cleavage only; the engine ranks by
+that.
 
 I and L share one mass and are searched as one residue, reported as L.
 """
@@ -28,14 +30,13 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
 from .constants import C13_SPACING, H2O
-from .evidence import (FEATURE_NAMES, ION_CHARGE, N_FEATURES, N_IONS,
-                       EvidenceConfig,
-                       EvidenceScorer, _best_peak, _features_into,
-                       candidate_prefixes, features_batch, ion_mz,
-                       linear_score, lower_bound, prepare_peaks)
+from .evidence import (FEATURE_NAMES, N_FEATURES, EvidenceConfig,
+                       EvidenceScorer, candidate_prefixes, features_batch,
+                       prepare_peaks)
+from .paths import node_log_odds, search_kernel
+from .peak_once import SUMMARY_NAMES, peak_once_batch, peak_once_features
 from .settings import RankSettings
 from .vocab import Vocabulary
 from .window import PrecursorWindow
@@ -124,265 +125,6 @@ class EdgeTables:
         self.inner_wide = table((1, 2, 3), False)
         self.start = table((1, 2, 3), True)
         self.end = table((1, 2, 3), False)
-
-
-@njit(cache=True, nogil=True)
-def _insert(score, a, b, c, d, count, k, node, s, va, vb, vc, vd):
-    """Insert (s, va..vd) into row ``node`` of the top-k arrays."""
-    n = count[node]
-    if n == k and s <= score[node, k - 1]:
-        return
-    pos = min(n, k - 1)
-    while pos > 0 and score[node, pos - 1] < s:
-        score[node, pos] = score[node, pos - 1]
-        a[node, pos] = a[node, pos - 1]
-        b[node, pos] = b[node, pos - 1]
-        c[node, pos] = c[node, pos - 1]
-        d[node, pos] = d[node, pos - 1]
-        pos -= 1
-    score[node, pos] = s
-    a[node, pos] = va
-    b[node, pos] = vb
-    c[node, pos] = vc
-    d[node, pos] = vd
-    if n < k:
-        count[node] = n + 1
-
-
-@njit(cache=True, nogil=True)
-def search_kernel(pos, s_node, total, node_tol, end_tol, in_mass, in_tok,
-                  in_score, st_mass, st_tok, st_score, en_mass, en_tok,
-                  en_score, k, top_k):
-    """k-best paths of residue mass ``total +- end_tol``.
-
-    ``pos`` are the node prefix masses, ``pos[0] == 0`` the start and the
-    rest sorted candidates, with cleavage log-odds ``s_node``. Returns
-    ``(tokens int64[top_k, L], lengths, scores, n_found)``, best first;
-    tokens are vocabulary indices.
-    """
-    n = pos.shape[0]
-    zero = np.int64(0)  # not a literal: one signature of _insert
-    score = np.full((n, k), -np.inf)
-    exact = np.zeros((n, k))
-    back = np.full((n, k), -1, np.int64)
-    back_rank = np.zeros((n, k), np.int64)
-    edge = np.full((n, k), -1, np.int64)
-    count = np.zeros(n, np.int64)
-    count[0] = 1
-    score[0, 0] = 0.0
-    max_inner = in_mass[-1]
-    max_start = st_mass[-1]
-    for j in range(1, n):
-        pj = pos[j]
-        if pj <= max_start + node_tol:  # first step, from mass 0
-            e = lower_bound(st_mass, pj - node_tol)
-            while e < st_mass.shape[0] and st_mass[e] <= pj + node_tol:
-                _insert(score, exact, back, back_rank, edge, count, k, j,
-                        st_score[e] + s_node[j], st_mass[e], zero, zero, e)
-                e += 1
-        for i in range(j - 1, 0, -1):
-            d = pj - pos[i]
-            if d > max_inner + node_tol:
-                break
-            if count[i] == 0:
-                continue
-            lo = lower_bound(in_mass, d - 2 * node_tol)
-            e = lo
-            while e < in_mass.shape[0] and in_mass[e] <= d + 2 * node_tol:
-                for r in range(count[i]):
-                    x = exact[i, r] + in_mass[e]
-                    if abs(x - pj) <= node_tol:
-                        _insert(score, exact, back, back_rank, edge, count,
-                                k, j, score[i, r] + in_score[e] + s_node[j],
-                                x, i, r, e)
-                e += 1
-    # finish: the last step must land on the precursor window
-    fin_score = np.full(top_k, -np.inf)
-    fin_node = np.zeros(top_k, np.int64)
-    fin_rank = np.zeros(top_k, np.int64)
-    fin_edge = np.zeros(top_k, np.int64)
-    fin_dummy = np.zeros(top_k)
-    fin_count = np.zeros(1, np.int64)
-    fs = fin_score.reshape(1, top_k)
-    fn = fin_node.reshape(1, top_k)
-    fr = fin_rank.reshape(1, top_k)
-    fe = fin_edge.reshape(1, top_k)
-    fd = fin_dummy.reshape(1, top_k)
-    for i in range(1, n):
-        for r in range(count[i]):
-            need = total - exact[i, r]
-            lo = lower_bound(en_mass, need - end_tol)
-            e = lo
-            while e < en_mass.shape[0] and en_mass[e] <= need + end_tol:
-                _insert(fs, fd, fn, fr, fe, fin_count, top_k, zero,
-                        score[i, r] + en_score[e], 0.0, i, r, e)
-                e += 1
-    n_found = fin_count[0]
-    max_len = 3 * n + 8
-    tokens = np.full((top_k, max_len), -1, np.int64)
-    lengths = np.zeros(top_k, np.int64)
-    buf = np.empty(max_len, np.int64)
-    for f in range(n_found):
-        m = 0
-        e = fin_edge[f]
-        for t in range(3, -1, -1):
-            if en_tok[e, t] >= 0:
-                buf[m] = en_tok[e, t]
-                m += 1
-        node = fin_node[f]
-        r = fin_rank[f]
-        while node > 0:
-            e = edge[node, r]
-            prev = back[node, r]
-            if prev == 0:
-                for t in range(3, -1, -1):
-                    if st_tok[e, t] >= 0:
-                        buf[m] = st_tok[e, t]
-                        m += 1
-                break
-            for t in range(3, -1, -1):
-                if in_tok[e, t] >= 0:
-                    buf[m] = in_tok[e, t]
-                    m += 1
-            r = back_rank[node, r]
-            node = prev
-        for t in range(m):
-            tokens[f, t] = buf[m - 1 - t]
-        lengths[f] = m
-    return tokens, lengths, fin_score, n_found
-
-
-@njit(cache=True, nogil=True)
-def node_log_odds(mz, weight, pos, total, charge, frag_tol, ppm, max_frag_z,
-                  w, bias):
-    """Cleavage log-odds (linear scorer ``w``, ``bias``) of the nodes
-    ``pos[1:]`` of a peptide of residue mass ``total``; ``pos[0]``, the
-    start, scores 0."""
-    s_node = np.zeros(pos.shape[0])
-    feats = np.zeros(N_FEATURES)
-    owner = np.zeros(0, np.int64)
-    for j in range(1, pos.shape[0]):
-        _features_into(mz, weight, pos[j], total, charge, frag_tol, ppm,
-                       max_frag_z, owner, np.int64(-1), feats)
-        s_node[j] = linear_score(feats, w, bias)
-    return s_node
-
-
-@njit(cache=True, nogil=True)
-def _peak_once_into(mz, weight, prefixes, total, charge, tol, ppm,
-                    max_frag_z, owner, out):
-    # Hands every peak to one cleavage (``owner``), then fills ``out``.
-    owner[:] = -1
-    for ion in range(N_IONS):
-        z = ION_CHARGE[ion]
-        if z > max_frag_z or (z > 1 and charge < 3):
-            continue
-        for s in range(prefixes.shape[0]):
-            x = ion_mz(ion, prefixes[s], total)
-            j = _best_peak(mz, weight, x, tol, ppm)
-            if j >= 0 and owner[j] < 0:
-                owner[j] = s
-    for s in range(prefixes.shape[0]):
-        _features_into(mz, weight, prefixes[s], total, charge, tol, ppm,
-                       max_frag_z, owner, s, out[s])
-
-
-@njit(cache=True, nogil=True)
-def peak_once_features(mz, weight, prefixes, total, charge, tol, ppm,
-                       max_frag_z):
-    """Cleavage features ``[n_sites, N_FEATURES]``, each peak counted at
-    one cleavage only.
-
-    Peaks are handed out ion type by ion type (main b/y ions first, then
-    isotopes, a ions and losses) in cleavage order: a peak already taken
-    by one cleavage is not evidence for another.
-    """
-    owner = np.empty(mz.shape[0], np.int64)
-    out = np.zeros((prefixes.shape[0], N_FEATURES))
-    _peak_once_into(mz, weight, prefixes, total, charge, tol, ppm,
-                    max_frag_z, owner, out)
-    return out
-
-
-SUMMARY_NAMES = ("covered", "longest_run", "explained", "terminal_missing",
-                 "b_sites", "y_sites")
-N_SUMMARY = len(SUMMARY_NAMES)
-
-
-@njit(cache=True, nogil=True)
-def peak_once_batch(mz, weight, tokens, lengths, masses, is_nterm, charge,
-                    tol, ppm, max_frag_z):
-    """Peak-once features of many peptides of one spectrum.
-
-    Returns ``(sums [n, N_FEATURES], n_sites [n], summary [n, N_SUMMARY])``:
-    the cleavage features summed over each peptide's cleavages (so a
-    linear scorer's peptide score is ``sums @ w + n_sites * bias``), and
-    whole-peptide statistics (:data:`SUMMARY_NAMES`): share of cleavages
-    with a b or y ion, longest run of such cleavages (share), share of
-    the spectrum's peak weight explained, cleavages without ions among
-    the two at either end, shares of cleavages with a b / a y ion.
-    ``tokens[n, L]`` are vocabulary indices; the y ions of a peptide are
-    placed by its own residue mass.
-    """
-    n = tokens.shape[0]
-    sums = np.zeros((n, N_FEATURES))
-    n_sites = np.zeros(n)
-    summary = np.zeros((n, N_SUMMARY))
-    prefixes = np.empty(max(tokens.shape[1], 1))
-    owner = np.empty(mz.shape[0], np.int64)
-    feats = np.zeros((max(tokens.shape[1], 1), N_FEATURES))
-    all_weight = 0.0
-    for j in range(mz.shape[0]):
-        all_weight += weight[j]
-    for c in range(n):
-        total = 0.0
-        for t in range(lengths[c]):
-            total += masses[tokens[c, t]]
-        m = 0
-        acc = 0.0
-        for t in range(lengths[c] - 1):
-            acc += masses[tokens[c, t]]
-            if not is_nterm[tokens[c, t]]:
-                prefixes[m] = acc
-                m += 1
-        out = feats[:m]
-        out[:] = 0.0
-        _peak_once_into(mz, weight, prefixes[:m], total, charge, tol, ppm,
-                        max_frag_z, owner, out)
-        covered = 0
-        run = 0
-        longest = 0
-        b_sites = 0
-        y_sites = 0
-        terminal = 0
-        for s in range(m):
-            for f in range(N_FEATURES):
-                sums[c, f] += out[s, f]
-            b = out[s, 0] > 0 or out[s, 6] > 0
-            y = out[s, 3] > 0 or out[s, 9] > 0
-            b_sites += b
-            y_sites += y
-            if b or y:
-                covered += 1
-                run += 1
-                longest = max(longest, run)
-            else:
-                run = 0
-                if s < 2 or s >= m - 2:
-                    terminal += 1
-        explained = 0.0
-        for j in range(mz.shape[0]):
-            if owner[j] >= 0:
-                explained += weight[j]
-        n_sites[c] = m
-        if m > 0:
-            summary[c, 0] = covered / m
-            summary[c, 1] = longest / m
-            summary[c, 4] = b_sites / m
-            summary[c, 5] = y_sites / m
-        summary[c, 2] = explained / all_weight if all_weight > 0 else 0.0
-        summary[c, 3] = terminal
-    return sums, n_sites, summary
 
 
 RANK_FEATURES = (tuple(f"sum_{n}" for n in FEATURE_NAMES)
