@@ -236,6 +236,10 @@ def _search_inplace(lp, masses, kind, merge_from, merge_into, centers,
                         continue
                 s = 0.0
                 if guided and kv == RESIDUE:
+                    # y ions at the isotope-0 residue mass: placing them at
+                    # the search's isotope error, or scoring every window,
+                    # found one peptide fewer on the 336 unseen train-side
+                    # spectra (0.360 vs 0.363) and cost decode time
                     _features_into(g_mz, g_weight, m, centers[0], g_charge,
                                    g_tol, g_ppm, g_max_z, no_owner,
                                    np.int64(-1), feats)
