@@ -246,8 +246,10 @@ def compare_checkouts(baseline: Path, mgf: Path, tmp: Path, *, mode: str,
             done = subprocess.run(
                 [sys.executable, "-c", _TIMED_PASS, str(mgf),
                  str(tmp / f"{name}.mztab"), mode, str(beam), model],
-                env=env, cwd=root, capture_output=True, text=True,
-                check=True)
+                env=env, cwd=root, capture_output=True, text=True)
+            if done.returncode:
+                raise RuntimeError(f"{name} ({root}) failed:\n"
+                                   + done.stderr[-2000:])
             runs[name].append(json.loads(done.stdout.splitlines()[-1]))
     out = {"mode": mode, "beam": beam, "model": model, "rounds": rounds}
     for name, items in runs.items():

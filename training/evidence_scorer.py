@@ -45,7 +45,7 @@ from denovo.core.peptide import peptide_key
 from denovo.core.search import (EvidenceSearch, SearchConfig,
                                 cleavage_prefixes)
 from denovo.core.settings import FittedSettings, RankSettings
-from denovo.core.vocab import DEFAULT_VOCABULARY, Vocabulary
+from denovo.core.vocab import DEFAULT_VOCABULARY, Vocabulary, merge_il
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN_MGF = ROOT / "runs" / "real" / "train.mgf"
@@ -118,8 +118,7 @@ def load_examples(paths, config: EvidenceConfig,
 def token_log_prior(examples, vocabulary: Vocabulary) -> dict:
     """log frequency of each token in the training peptides (add-one),
     I counted as L (the search reads them as one residue)."""
-    counts = Counter("L" if t == "I" else t
-                     for ex in examples for t in ex.peptide)
+    counts = Counter(t for ex in examples for t in merge_il(ex.peptide))
     names = [t.name for t in vocabulary.tokens if not t.special]
     total = sum(counts.values()) + len(names)
     return {n: float(np.log((counts.get(n, 0) + 1) / total))

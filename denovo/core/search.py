@@ -38,7 +38,7 @@ from .evidence import (FEATURE_NAMES, N_FEATURES, EvidenceConfig,
 from .paths import node_log_odds, search_kernel
 from .peak_once import SUMMARY_NAMES, peak_once_batch, peak_once_features
 from .settings import RankSettings
-from .vocab import Vocabulary
+from .vocab import Vocabulary, merge_il
 from .window import PrecursorWindow
 
 __all__ = ["SearchConfig", "EdgeTables", "EvidenceSearch",
@@ -69,7 +69,7 @@ def token_priors(vocabulary: Vocabulary, rank: RankSettings) -> np.ndarray:
     prior = rank.token_log_prior
     floor = min(prior.values()) if prior else 0.0
     return rank.prior_weight * np.array(
-        [prior.get("L" if t.name == "I" else t.name, floor)
+        [prior.get(merge_il((t.name,))[0], floor)
          for t in vocabulary.tokens])
 
 

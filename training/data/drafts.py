@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from denovo.core.constants import PROTON
-from denovo.core.vocab import DEFAULT_VOCABULARY, Vocabulary
+from denovo.core.vocab import DEFAULT_VOCABULARY, Vocabulary, merge_il
 
 __all__ = ["DraftMix", "Corruptor", "DraftMaker"]
 
@@ -62,7 +62,7 @@ class Corruptor:
         """Other 1-2 residue spans within ``ISOBARIC_TOL`` of ``span``."""
         m = self._sum(span)
         key = int(m / ISOBARIC_TOL)
-        span = tuple("L" if t == "I" else t for t in span)
+        span = merge_il(span)
         return [c for k in (key - 1, key, key + 1) for c in self._bins[k]
                 if abs(self._sum(c) - m) <= ISOBARIC_TOL and c != span]
 
