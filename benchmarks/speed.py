@@ -74,7 +74,8 @@ def random_trm(path: Path) -> str:
     from denovo.core.preprocess import PreprocessConfig
     from denovo.core.vocab import DEFAULT_VOCABULARY
     from denovo.engine.contract import metadata_props
-    from training.config import ModelConfig, to_dict
+    from denovo.core.config import to_dict
+    from training.config import ModelConfig
     from training.model import TRM, ExportWrapper
 
     torch.manual_seed(0)

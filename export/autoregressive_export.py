@@ -29,7 +29,7 @@ from denovo.engine import contract
 from export.onnx_export import (FP32_TOLERANCE, ExportReport, _resolve,
                                 _session, random_batch)
 from training.autoregressive import AutoregressiveModel
-from training.config import to_dict
+from denovo.core.config import to_dict
 
 __all__ = ["export_autoregressive", "AR_INPUT_NAMES", "MODEL_KIND_KEY"]
 

@@ -25,10 +25,11 @@ import onnx
 import onnxruntime as ort
 import torch
 
+from denovo.core.config import to_dict
 from denovo.core.evidence import load_default_scorer
 from denovo.core.vocab import DEFAULT_VOCABULARY, Vocabulary
 from denovo.engine import contract
-from training.config import ModelConfig, to_dict
+from training.config import ModelConfig
 from training.checkpoint import load_model_from_checkpoint
 from training.model import TRM, ExportWrapper
 

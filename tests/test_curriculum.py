@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from training.config import ConfigError
+from denovo.core.config import ConfigError
 from training.data.curriculum import (
     Curriculum,
     CurriculumStage,

@@ -15,7 +15,8 @@ from denovo.core.vocab import DEFAULT_VOCABULARY  # noqa: E402
 from denovo.engine import contract  # noqa: E402
 from export.onnx_export import (  # noqa: E402
     export_onnx, random_batch, with_draft)
-from training.config import ModelConfig, from_dict  # noqa: E402
+from denovo.core.config import from_dict  # noqa: E402
+from training.config import ModelConfig  # noqa: E402
 from training.checkpoint import checkpoint_dict  # noqa: E402
 from training.model import TRM  # noqa: E402
 

@@ -11,15 +11,17 @@ torch = pytest.importorskip("torch")
 from denovo.core.constants import H2O, PROTON  # noqa: E402
 from denovo.core.vocab import DEFAULT_VOCABULARY as VOCAB  # noqa: E402
 from denovo.core.vocab import END  # noqa: E402
-from training.config import (  # noqa: E402
-    MODEL_PRESETS,
+from denovo.core.config import (  # noqa: E402
     ConfigError,
-    LossConfig,
-    ModelConfig,
     from_dict,
     load_yaml,
-    model_preset,
     to_dict,
+)
+from training.config import (  # noqa: E402
+    MODEL_PRESETS,
+    LossConfig,
+    ModelConfig,
+    model_preset,
 )
 from training.losses import compute_losses  # noqa: E402
 from training.checkpoint import (  # noqa: E402

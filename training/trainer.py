@@ -579,7 +579,7 @@ def run_training(config_path, *, out_dir, resume=None, device: str = "auto",
 
     from denovo.io import InputFileError
 
-    from .config import ConfigError
+    from denovo.core.config import ConfigError
     from .data.curriculum import load_recipe
 
     rank = int(os.environ.get("RANK", "0"))

@@ -21,16 +21,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
-from training.config import (
+from denovo.core.config import (
     ConfigError,
-    LossConfig,
-    ModelConfig,
-    TrainConfig,
     apply_overrides,
     from_dict,
     read_yaml,
     to_dict,
 )
+from training.config import LossConfig, ModelConfig, TrainConfig
 
 from .peptides import ModificationRates
 from .synthetic import SimulationConfig
@@ -250,7 +248,7 @@ def load_recipe(path: str | Path | None = None,
     """Load a recipe YAML; ``None`` loads the bundled default recipe.
 
     ``overrides`` are ``KEY.PATH=VALUE`` strings (see
-    :func:`training.config.apply_overrides`).
+    :func:`denovo.core.config.apply_overrides`).
     """
     path = Path(path) if path is not None else default_recipe_path()
     data = read_yaml(path)
