@@ -328,7 +328,10 @@ def evaluate(predictions, truth, labels, fixed, exact, seen, residue_tol,
 
 @main.command()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
-              help="Training recipe YAML (default: the bundled recipe).")
+              default="configs/default.yaml", show_default=True,
+              help="Training recipe YAML; the default is the default "
+                   "model's recipe, read (like its data paths) from the "
+                   "repository root.")
 @click.option("--resume", type=click.Path(dir_okay=False),
               help="Continue from a checkpoint (e.g. RUN/last.ckpt).")
 @click.option("--device", type=click.Choice(["auto", "cuda", "mps", "cpu"]),

@@ -9,7 +9,6 @@ from denovo.core.config import ConfigError
 from training.data.curriculum import (
     Curriculum,
     CurriculumStage,
-    default_recipe_path,
     load_recipe,
     recipe_from_dict,
 )
@@ -91,9 +90,8 @@ def test_bad_recipes_are_rejected(bad, match):
         recipe_from_dict(bad, source="x.yaml")
 
 
-def test_bundled_default_recipe_loads():
-    assert default_recipe_path().is_file()
-    recipe = load_recipe()
+def test_default_recipe_loads():
+    recipe = load_recipe(ROOT / "configs" / "default.yaml")
     assert len(recipe.curriculum) >= 2
     assert recipe.curriculum[0].simulation.noise_peaks == 0
     assert recipe.preprocess.max_peaks >= 50

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -38,19 +37,12 @@ __all__ = [
     "CurriculumStage",
     "DataConfig",
     "Recipe",
-    "default_recipe_path",
     "load_recipe",
     "recipe_from_dict",
 ]
 
 log = logging.getLogger(__name__)
 
-
-
-def default_recipe_path() -> Path:
-    """The bundled default recipe, ``denovo/configs/default.yaml``."""
-    return Path(str(resources.files("denovo") / "configs"
-                    / "default.yaml"))
 
 
 @dataclass(frozen=True)
@@ -243,14 +235,13 @@ def recipe_from_dict(data: Mapping[str, Any], *,
         curriculum=tuple(stages))
 
 
-def load_recipe(path: str | Path | None = None,
-                overrides=()) -> Recipe:
-    """Load a recipe YAML; ``None`` loads the bundled default recipe.
+def load_recipe(path: str | Path, overrides=()) -> Recipe:
+    """Load a recipe YAML (the default one is ``configs/default.yaml``).
 
     ``overrides`` are ``KEY.PATH=VALUE`` strings (see
     :func:`denovo.core.config.apply_overrides`).
     """
-    path = Path(path) if path is not None else default_recipe_path()
+    path = Path(path)
     data = read_yaml(path)
     if overrides:
         data = apply_overrides(data, overrides)
