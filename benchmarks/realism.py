@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from training.data.annotate import annotate, spectrum_stats
-from training.data.noise_model import load_real
+from training.data.real_labelled import load_real
 from training.data.realistic import (
     LibraryPeptides, RealisticPeptides, RealisticSimulator)
 from training.data.synthetic import (

@@ -449,7 +449,7 @@ def export(checkpoint, output, opset, fp16, int8, all_steps,
                    "6-35 residues).")
 @click.option("--library", type=click.Path(file_okay=False, exists=True),
               help="MS2PIP intensity library (python -m "
-                   "training.data.ms2pip_library); also the peptide "
+                   "training.data.build_library); also the peptide "
                    "source when neither --peptides nor --fasta is given.")
 @click.option("--n", "n_spectra", type=click.IntRange(min=1),
               required=True, help="Number of spectra.")

@@ -6,8 +6,9 @@ from pyteomics import mass as pmass
 
 from training.data.annotate import (NOISE, PEAK_CLASSES, AnnotationConfig,
                                     annotate, model_view, spectrum_stats)
-from training.data.noise_model import (DEFAULT_PATH, FittedNoise, fit,
-                                       load_params, load_real)
+from training.data.noise_fit import fit
+from training.data.noise_model import DEFAULT_PATH, FittedNoise, load_params
+from training.data.real_labelled import load_real
 
 PEP = ("G", "A", "S", "P", "V", "T", "L", "F", "W", "K")
 SEQ = "GASPVTLFWK"
@@ -73,7 +74,7 @@ def test_committed_parameters_are_complete():
     params = load_params()
     assert DEFAULT_PATH.name == "noise_model.json"
     assert params["n_spectra"] > 800  # the train side of the split
-    assert "python -m training.data.noise_model" in params["command"]
+    assert "python -m training.data.fit_noise" in params["command"]
     for key in ("detection", "by_scatter", "a_ions", "losses", "immonium",
                 "precursor", "internal", "noise", "charge", "length",
                 "shared_level", "basic", "internal_spread"):
@@ -130,7 +131,7 @@ def _synthetic_real(slope: float, n: int = 160):
     import copy
     from types import SimpleNamespace
 
-    from training.data.noise_model import _Fixed
+    from training.data.noise_fit import _Fixed
     from training.data.realistic import RealisticSimulator
     from training.data.synthetic import SimulationConfig
 
@@ -168,7 +169,7 @@ def test_calibration_recovers_the_by_slope():
 def test_shared_level_is_the_cross_class_covariance():
     from types import SimpleNamespace
 
-    from training.data.noise_model import _adjust, _shared_level
+    from training.data.noise_fit import _adjust, _shared_level
 
     rng = np.random.default_rng(0)
 
@@ -246,7 +247,7 @@ def test_immonium_fit_by_residue_and_charge():
 
 
 def test_calibration_scales_each_residue_rate():
-    from training.data.noise_model import _adjust
+    from training.data.noise_fit import _adjust
 
     params = {"immonium": {"p": {"L": 0.4, "K": 0.1, "W": 0.5},
                            "by_charge": {"all": {"p": 0.3}}}}
