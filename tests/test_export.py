@@ -241,7 +241,8 @@ def test_cli_export_without_torch_prints_hint(monkeypatch, tmp_path):
 
     from click.testing import CliRunner
 
-    from denovo.cli import TORCH_HINT, main
+    from denovo.cli import main
+    from training.commands import TORCH_HINT
 
     ckpt = tmp_path / "x.ckpt"
     ckpt.write_bytes(b"")

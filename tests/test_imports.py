@@ -135,6 +135,16 @@ def test_no_import_cycles():
         " <-> ".join(c) for c in unexpected)
 
 
+def test_runtime_never_imports_the_torch_side():
+    # denovo finds the torch-side commands through entry points instead.
+    graph = import_graph()
+    for module, targets in graph.items():
+        if module.split(".")[0] == "denovo":
+            bad = sorted(t for t in targets
+                         if t.split(".")[0] in ("training", "export"))
+            assert not bad, f"{module} imports {bad}"
+
+
 def test_known_cycles_still_exist():
     # A fixed circle must leave the allow-list, so it cannot come back.
     stale = sorted(KNOWN_CYCLES - cycles(import_graph()))

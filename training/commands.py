@@ -1,0 +1,146 @@
+"""The torch-side ``denovo`` commands: train, simulate, plot.
+
+``denovo/cli.py`` finds them through the ``denovo.commands`` entry points
+(pyproject.toml), so the runtime never imports this package. Importing
+this module needs only click: torch and the trainer load inside each
+command, and a missing torch gives :data:`TORCH_HINT`, not a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+import click
+
+__all__ = ["TORCH_HINT", "TorchCommand", "require_torch", "train",
+           "simulate", "plot"]
+
+TORCH_HINT = (
+    "this command needs PyTorch; install it with\n"
+    "  pip install torch --index-url https://download.pytorch.org/whl/cpu"
+    "   (CPU-only machine)\n"
+    "  pip install torch   (GPU machine)\n"
+    "then, in the denovo checkout: pip install '.[train]'")
+
+
+def require_torch() -> None:
+    """Import PyTorch for a torch command, or fail with an install hint."""
+    try:
+        importlib.import_module("torch")
+    except ImportError:
+        raise click.ClickException(TORCH_HINT) from None
+
+
+class TorchCommand(click.Command):
+    """A command that needs torch: without it, its --help says how."""
+
+    def format_epilog(self, ctx, formatter) -> None:
+        super().format_epilog(ctx, formatter)
+        if importlib.util.find_spec("torch") is None:
+            formatter.write_paragraph()
+            for line in ("Not available: " + TORCH_HINT).splitlines():
+                formatter.write(f"  {line}\n")
+
+
+@click.command(cls=TorchCommand)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              default="configs/default.yaml", show_default=True,
+              help="Training recipe YAML; the default is the default "
+                   "model's recipe, read (like its data paths) from the "
+                   "repository root.")
+@click.option("--resume", type=click.Path(dir_okay=False),
+              help="Continue from a checkpoint (e.g. RUN/last.ckpt).")
+@click.option("--device", type=click.Choice(["auto", "cuda", "mps", "cpu"]),
+              default="auto", show_default=True)
+@click.option("--max-steps", type=click.IntRange(min=1),
+              help="Total steps (overrides train.max_steps).")
+@click.option("--stop-at", type=click.IntRange(min=1),
+              help="Stop at this step without changing the schedule "
+                   "(equal-budget comparisons; --resume goes on).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Change one recipe setting (repeatable), e.g. "
+                   "model.steps=1 or curriculum.*.loss.mass_weight=0.")
+@click.option("--train", "train_files", multiple=True,
+              help="Annotated spectra to train on (repeatable); an mzML "
+                   "takes labels from a .mzid beside it or RUN::IDS.")
+@click.option("--val", "val_files", multiple=True,
+              help="Annotated spectra to validate on (repeatable).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              default="runs/train", show_default=True,
+              help="Run directory for checkpoints and metrics.")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+def train(config_path, resume, device, max_steps, stop_at, overrides,
+          train_files, val_files, out_dir, no_progress) -> None:
+    """Train a Tiny Recursive Model (needs torch).
+
+    \b
+    Multi-GPU: torchrun --nproc_per_node N --no-python denovo train ...
+    """
+    require_torch()
+    from .trainer import run_training
+
+    run_training(config_path, out_dir=out_dir, resume=resume,
+                 device=device, max_steps=max_steps, stop_at=stop_at,
+                 overrides=overrides, train_files=train_files,
+                 val_files=val_files, progress=not no_progress)
+
+
+@click.command()
+@click.option("--peptides", "peptides_file", type=click.Path(
+    dir_okay=False, exists=True), help="Peptide list (one per line, .gz "
+    "or CSV with a sequence column).")
+@click.option("--fasta", type=click.Path(dir_okay=False, exists=True),
+              help="Proteins to digest (trypsin, <= 2 missed cleavages, "
+                   "6-35 residues).")
+@click.option("--library", type=click.Path(file_okay=False, exists=True),
+              help="MS2PIP intensity library (python -m "
+                   "training.data.build_library); also the peptide "
+                   "source when neither --peptides nor --fasta is given.")
+@click.option("--n", "n_spectra", type=click.IntRange(min=1),
+              required=True, help="Number of spectra.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              required=True, help="Annotated MGF to write.")
+def simulate(peptides_file, fasta, library, n_spectra, seed,
+             output) -> None:
+    """Write realistic simulated annotated spectra as MGF (SEQ= ProForma).
+
+    b/y intensities come from MS2PIP (library, or live when ms2pip is
+    installed; a heuristic otherwise); other ions and noise from the
+    model fitted to real spectra. Needs no torch.
+    """
+    if peptides_file and fasta:
+        raise click.UsageError("give --peptides or --fasta, not both")
+    if not (peptides_file or fasta or library):
+        raise click.UsageError("give --peptides, --fasta or --library")
+    from .data.realistic import simulate_mgf
+
+    try:
+        written = simulate_mgf(output, n_spectra, peptides=peptides_file,
+                               fasta=fasta, library=library, seed=seed)
+    except (OSError, ValueError) as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"wrote {written} spectra to {output}", err=True)
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Where to write the PNGs (default: RUN_DIR).")
+def plot(run_dir, out_dir) -> None:
+    """Plot training curves of a run directory."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise click.ClickException(
+            "plotting needs matplotlib: pip install 'denovo[plot]'") \
+            from None
+    from .plot import plot_run
+
+    try:
+        paths = plot_run(run_dir, out_dir=out_dir)
+    except (FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    for path in paths:
+        click.echo(f"wrote {path}")
