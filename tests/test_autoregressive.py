@@ -91,13 +91,17 @@ def test_overfit_then_decode():
     inputs["precursor_mass"] = torch.tensor(masses, dtype=torch.float32)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     model.train()
-    for _ in range(60):
+    # Train to a loss, not a step count: 60 steps ended at 0.041, close
+    # to the old bound 0.05; 0.03 is reached in about 70 of the 150.
+    for step in range(150):
         lp = model(**inputs, tokens=targets)
         loss = compute_losses(lp, targets, **inputs)["loss"]
+        if float(loss.detach()) < 0.03:
+            break
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert float(loss.detach()) < 0.05
+    assert float(loss.detach()) < 0.03, f"not overfit in {step + 1} steps"
     for beam in (1, 4):
         ids, score = model.generate(**inputs, beam=beam)
         assert torch.equal(ids, targets), beam
