@@ -8,13 +8,19 @@ command, and a missing torch gives :data:`TORCH_HINT`, not a traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.util
+import logging
+import os
+from pathlib import Path
 
 import click
 
-__all__ = ["TORCH_HINT", "TorchCommand", "require_torch", "train",
-           "simulate", "plot"]
+__all__ = ["TORCH_HINT", "TorchCommand", "require_torch", "run_training",
+           "train", "simulate", "plot"]
+
+log = logging.getLogger(__name__)
 
 TORCH_HINT = (
     "this command needs PyTorch; install it with\n"
@@ -78,8 +84,6 @@ def train(config_path, resume, device, max_steps, stop_at, overrides,
     Multi-GPU: torchrun --nproc_per_node N --no-python denovo train ...
     """
     require_torch()
-    from .trainer import run_training
-
     run_training(config_path, out_dir=out_dir, resume=resume,
                  device=device, max_steps=max_steps, stop_at=stop_at,
                  overrides=overrides, train_files=train_files,
@@ -144,3 +148,67 @@ def plot(run_dir, out_dir) -> None:
         raise click.ClickException(str(exc)) from None
     for path in paths:
         click.echo(f"wrote {path}")
+
+
+def run_training(config_path, *, out_dir, resume=None, device: str = "auto",
+                 max_steps: int | None = None, stop_at: int | None = None,
+                 overrides=(), train_files=(), val_files=(),
+                 progress: bool = True) -> dict:
+    """``denovo train``: load the recipe, apply overrides, train.
+
+    User-level problems (bad config, missing file, unreadable spectra)
+    become :class:`click.ClickException` with the message, not a
+    traceback.
+    """
+    from denovo.core.config import ConfigError
+    from denovo.io import InputFileError
+
+    from .data.curriculum import load_recipe
+    from .trainer import Trainer
+
+    rank = int(os.environ.get("RANK", "0"))
+    logging.getLogger(__package__).setLevel(
+        logging.INFO if rank == 0 else logging.WARNING)
+    try:
+        recipe = load_recipe(config_path, overrides)
+        if overrides:
+            log.info("recipe overrides: %s", " ".join(overrides))
+        train = recipe.train
+        if max_steps:
+            train = dataclasses.replace(train, max_steps=max_steps)
+        data = recipe.data
+        if train_files or val_files:
+            data = dataclasses.replace(
+                data, train_files=tuple(train_files) or data.train_files,
+                val_files=tuple(val_files) or data.val_files)
+        stages = recipe.curriculum
+        if train_files and all(s.real_fraction == 0 for s in stages):
+            log.warning("--train given but no curriculum stage draws real "
+                        "spectra; using real_fraction 0.5 in every stage")
+            stages = tuple(dataclasses.replace(s, real_fraction=0.5)
+                           for s in stages)
+        recipe = dataclasses.replace(recipe, train=train, data=data,
+                                     curriculum=stages)
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(out / "train.log")
+        handler.setFormatter(logging.Formatter(
+            "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.getLogger(__package__).addHandler(handler)
+        try:
+            trainer = Trainer(recipe, out, device=device, resume=resume,
+                              progress=progress)
+            result = trainer.fit(until=stop_at)
+        finally:
+            logging.getLogger(__package__).removeHandler(handler)
+            handler.close()
+    except (ConfigError, InputFileError, FileNotFoundError,
+            ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if trainer.is_main:
+        click.echo(f"trained {trainer.step} steps; checkpoints in {out}")
+        for key in ("val_token_accuracy", "val_sequence_accuracy",
+                    "real_token_accuracy", "real_sequence_accuracy"):
+            if key in result:
+                click.echo(f"  {key}: {result[key]:.4f}")
+    return result

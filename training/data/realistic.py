@@ -18,6 +18,11 @@ wherever it uses :class:`training.data.synthetic.Simulator`:
 
 All intensities are drawn relative to the most intense b/y peak, the unit
 the noise model was fitted in.
+
+The module stays whole (about 470 lines): most of it is
+:class:`RealisticSimulator`, whose ion kinds draw from one shared fitted
+parameter set and must stay in step with :mod:`.noise_fit`, which
+calibrates them by simulating through it.
 """
 
 from __future__ import annotations
