@@ -67,7 +67,7 @@ def main() -> None:
         return
     if not (args.checkpoint and args.scorer_from):
         parser.error("--checkpoint and --scorer-from are required")
-    from export.onnx_export import export_onnx, set_evidence_scorer
+    from denovo_export.onnx_export import export_onnx, set_evidence_scorer
 
     args.work.mkdir(parents=True, exist_ok=True)
     scorer = ModelSession(args.scorer_from).info.evidence_scorer

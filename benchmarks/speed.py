@@ -14,8 +14,9 @@ the time of the same command on 8 spectra (start-up and model loading).
 
 Models: ``--model [LABEL=]PATH`` (repeatable, for the speed of several
 model sizes in one run), else the bundled default, else a randomly
-initialised TRM exported with torch (``training.model``; same compute as a
-trained one), else a constant ``onnx.helper`` stand-in (no compute).
+initialised TRM exported with torch (``denovo_training.model``; same
+compute as a trained one), else a constant ``onnx.helper`` stand-in (no
+compute).
 
 Usage::
 
@@ -75,8 +76,8 @@ def random_trm(path: Path) -> str:
     from denovo.core.vocab import DEFAULT_VOCABULARY
     from denovo.engine.contract import metadata_props
     from denovo.core.config import to_dict
-    from training.config import ModelConfig
-    from training.model import TRM, ExportWrapper
+    from denovo_training.config import ModelConfig
+    from denovo_training.model import TRM, ExportWrapper
 
     torch.manual_seed(0)
     cfg = ModelConfig()

@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from training.data.batch import to_arrays
-from training.data.curriculum import load_recipe
-from training.data.synthetic import Simulator, step_rng
-from training.trainer import Trainer
+from denovo_training.data.batch import to_arrays
+from denovo_training.data.curriculum import load_recipe
+from denovo_training.data.synthetic import Simulator, step_rng
+from denovo_training.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"

@@ -135,7 +135,7 @@ def main(verbose: int) -> None:
 @click.option("--evidence-scorer", type=click.Path(dir_okay=False,
                                                   exists=True),
               help="Evidence scorer JSON (python -m "
-                   "training.evidence_scorer) to use instead of the "
+                   "denovo_training.evidence_scorer) to use instead of the "
                    "model's.")
 @click.option("--fragment-tol", metavar="TOL",
               help="Fragment m/z tolerance of the evidence search in Da "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from training.commands import TorchCommand, require_torch
+from denovo_training.commands import TorchCommand, require_torch
 
 __all__ = ["export"]
 
@@ -47,7 +47,7 @@ def export(checkpoint, output, opset, fp16, int8, all_steps,
     metadata; ONNX Runtime's log-probs are checked against PyTorch's.
     """
     require_torch()
-    from training.checkpoint import load_model_from_checkpoint
+    from denovo_training.checkpoint import load_model_from_checkpoint
 
     from .onnx_export import export_onnx, spectra_batch
 

@@ -32,9 +32,9 @@ from denovo.core.config import to_dict
 from denovo.core.evidence import load_default_scorer
 from denovo.core.vocab import DEFAULT_VOCABULARY, Vocabulary
 from denovo.engine import contract
-from training.config import ModelConfig
-from training.checkpoint import load_model_from_checkpoint
-from training.model import TRM, ExportWrapper
+from denovo_training.checkpoint import load_model_from_checkpoint
+from denovo_training.config import ModelConfig
+from denovo_training.model import TRM, ExportWrapper
 
 __all__ = [
     "ExportReport",
@@ -326,7 +326,7 @@ def export_onnx(model_or_checkpoint: TRM | str | Path, path: str | Path, *,
     Parameters
     ----------
     model_or_checkpoint
-        A :class:`~training.model.TRM` or a checkpoint path (EMA weights
+        A :class:`~denovo_training.model.TRM` or a checkpoint path (EMA weights
         are used when the checkpoint has them).
     path
         Output ``.onnx`` file.
@@ -351,7 +351,7 @@ def export_onnx(model_or_checkpoint: TRM | str | Path, path: str | Path, *,
         The engine's evidence scorer for this model (an
         :class:`~denovo.core.evidence.EvidenceScorer`); default: the one
         shipped with the package. Refit its model weight for a new model
-        with ``python -m training.evidence_scorer --model FILE``.
+        with ``python -m denovo_training.evidence_scorer --model FILE``.
     """
     model, cfg, preprocess, vocabulary, prov = _resolve(
         model_or_checkpoint, preprocess, vocabulary, provenance)

@@ -1,4 +1,4 @@
-"""Tests for training.model and training.config."""
+"""Tests for denovo_training.model and denovo_training.config."""
 
 import dataclasses
 import math
@@ -17,18 +17,18 @@ from denovo.core.config import (  # noqa: E402
     load_yaml,
     to_dict,
 )
-from training.config import (  # noqa: E402
+from denovo_training.config import (  # noqa: E402
     MODEL_PRESETS,
     LossConfig,
     ModelConfig,
     model_preset,
 )
-from training.losses import compute_losses  # noqa: E402
-from training.checkpoint import (  # noqa: E402
+from denovo_training.losses import compute_losses  # noqa: E402
+from denovo_training.checkpoint import (  # noqa: E402
     checkpoint_dict,
     load_model_from_checkpoint,
 )
-from training.model import (  # noqa: E402
+from denovo_training.model import (  # noqa: E402
     TRM,
     ExportWrapper,
     implied_ions,
@@ -237,7 +237,7 @@ def test_overfits_tiny_batch_with_predicted_length():
     model = TRM(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     loss_cfg = LossConfig(mass_weight=0.05, spectrum_weight=0.05)
-    for step in range(300):
+    for _ in range(300):
         out = model(**batch)
         if _margin(out[-1], targets) > 1.0:
             break
@@ -249,7 +249,7 @@ def test_overfits_tiny_batch_with_predicted_length():
     model.eval()
     with torch.no_grad():
         logits = model(**batch)[-1]
-    assert _margin(logits, targets) > 1.0, f"not overfit in {step + 1} steps"
+    assert _margin(logits, targets) > 1.0, "not overfit in 300 steps"
     pred = logits.argmax(-1)
     decoded = [VOCAB.decode(row.tolist()) for row in pred]
     assert decoded == peps

@@ -99,7 +99,7 @@ def train(config_path, resume, device, max_steps, stop_at, overrides,
                    "6-35 residues).")
 @click.option("--library", type=click.Path(file_okay=False, exists=True),
               help="MS2PIP intensity library (python -m "
-                   "training.data.build_library); also the peptide "
+                   "denovo_training.data.build_library); also the peptide "
                    "source when neither --peptides nor --fasta is given.")
 @click.option("--n", "n_spectra", type=click.IntRange(min=1),
               required=True, help="Number of spectra.")

@@ -3,7 +3,7 @@
 Design choices, and why:
 
 * The data stream is a pure function of ``(seed, step, rank)``
-  (:func:`training.data.synthetic.step_rng`), so resuming needs no data
+  (:func:`denovo_training.data.synthetic.step_rng`), so resuming needs no data
   loader state and step ``k`` of a resumed run sees the same batch as
   step ``k`` of an uninterrupted one.
 * The learning-rate schedule depends on ``train.max_steps`` only; use
@@ -110,7 +110,7 @@ def _peptide_source(data):
 
 
 class Trainer:
-    """Trains a :class:`training.model.TRM` on a :class:`Recipe`.
+    """Trains a :class:`denovo_training.model.TRM` on a :class:`Recipe`.
 
     Parameters
     ----------

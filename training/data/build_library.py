@@ -1,4 +1,4 @@
-"""``python -m training.data.build_library``: build an MS2PIP library."""
+"""``python -m denovo_training.data.build_library``: an MS2PIP library."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ __all__ = ["main"]
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m training.data.build_library",
+        prog="python -m denovo_training.data.build_library",
         description="Build (or resume) an MS2PIP intensity library.")
     parser.add_argument("--out", required=True, help="library directory")
     parser.add_argument("--n", type=int, default=30000,

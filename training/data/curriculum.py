@@ -27,7 +27,7 @@ from denovo.core.config import (
     read_yaml,
     to_dict,
 )
-from training.config import LossConfig, ModelConfig, TrainConfig
+from ..config import LossConfig, ModelConfig, TrainConfig
 
 from .peptides import ModificationRates
 from .synthetic import SimulationConfig
@@ -61,14 +61,14 @@ class DataConfig:
     train_files: tuple[str, ...] = ()  # annotated real spectra
     val_files: tuple[str, ...] = ()  # annotated real spectra
     val_synthetic: int = 256  # held-out synthetic validation spectra
-    # Realistic simulation (training.data.realistic): MS2PIP library
+    # Realistic simulation (denovo_training.data.realistic): MS2PIP library
     # directory, and a peptide split file (configs/real_split.tsv) whose
     # dev peptides are never simulated for training.
     library: str = ""
     exclude_split: str = ""
     # Drafts for a draft-conditioned model (model.draft): shares of blank
     # drafts and of the evidence search's peptides; the rest are the
-    # truth corrupted like the search's mistakes (training.data.drafts).
+    # truth corrupted like the search's mistakes (denovo_training.data.drafts).
     draft_blank: float = 0.2
     draft_search: float = 0.45
 

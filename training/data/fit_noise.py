@@ -1,4 +1,4 @@
-"""``python -m training.data.fit_noise``: fit the noise model, write JSON."""
+"""``python -m denovo_training.data.fit_noise``: fit the noise model."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m training.data.fit_noise",
+        prog="python -m denovo_training.data.fit_noise",
         description="Fit the noise model to the real annotated spectra.")
     parser.add_argument("--data", default="../shared/data")
     parser.add_argument("--out", default=str(DEFAULT_PATH))
@@ -44,7 +44,7 @@ def main(argv=None) -> None:
                                      ).to_dict()
     params["fitted_on"] = [f[0] for f in REAL_FILES]
     params["split"] = f"{args.split}: train" if args.split else "all"
-    params["command"] = ("python -m training.data.fit_noise --data "
+    params["command"] = ("python -m denovo_training.data.fit_noise --data "
                          "../shared/data --out "
                          "denovo/configs/noise_model.json")
     Path(args.out).write_text(json.dumps(params, indent=1) + "\n")

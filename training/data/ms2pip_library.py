@@ -7,7 +7,8 @@ peptidoforms once. The library is a directory of ``.npz`` shards plus a
 ``manifest.json``; the plan of what to predict is written first, so an
 interrupted build resumes at the first missing shard::
 
-    python -m training.data.build_library --out runs/ms2pip_lib --n 30000
+    python -m denovo_training.data.build_library --out runs/ms2pip_lib \\
+        --n 30000
 
 Each entry is one peptidoform at one precursor charge: a float16 array
 ``[4, n - 1]`` of linear intensities of b, y, b2+, y2+ (ion index 1..n-1),

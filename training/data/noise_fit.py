@@ -1,7 +1,7 @@
 """Fitting the noise model (:mod:`.noise_model`) to real spectra.
 
 A direct fit of the annotated real spectra, then calibrated by simulating
-them with the realistic simulator; ``python -m training.data.fit_noise``
+them with the realistic simulator; ``python -m denovo_training.data.fit_noise``
 runs it and writes ``denovo/configs/noise_model.json``.
 """
 
@@ -90,7 +90,7 @@ def fit(spectra, predict_by, *,
         ``Spectrum`` records with ``peptide`` and ``charge``.
     predict_by
         ``(peptides, charges) -> list of [4, n - 1]`` b/y predictions
-        scaled to max 1 (:func:`training.data.ms2pip_library.predict`).
+        scaled to max 1 (:func:`denovo_training.data.ms2pip_library.predict`).
     """
     config = config or AnnotationConfig()
     anns = [annotate(s.mz, s.intensity, s.peptide, s.charge, config=config)

@@ -4,11 +4,11 @@ MS2PIP predicts b/y intensities only. Real spectra also hold isotope
 peaks, neutral losses, a ions, immonium ions, internal fragments, the
 unfragmented precursor and unexplained peaks, and they miss many b/y ions.
 This module learns all of that from the real spectra in
-``../shared/data/real`` (annotated with :mod:`training.data.annotate`)
+``../shared/data/real`` (annotated with :mod:`denovo_training.data.annotate`)
 and stores the result as a small JSON, ``denovo/configs/noise_model.json``,
 fitted (by :mod:`.noise_fit`) with::
 
-    python -m training.data.fit_noise --data ../shared/data \\
+    python -m denovo_training.data.fit_noise --data ../shared/data \\
         --out denovo/configs/noise_model.json
 
 Intensities are relative to the most intense b/y peak of the spectrum
@@ -40,7 +40,7 @@ def load_params(path=None) -> dict:
     if not path.exists():
         raise FileNotFoundError(
             f"{path}: no fitted noise model; fit it with python -m "
-            "training.data.fit_noise")
+            "denovo_training.data.fit_noise")
     params = json.loads(path.read_text())
     if params.get("format") != 1:
         raise ValueError(f"{path}: unknown noise model format")

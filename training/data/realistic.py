@@ -2,12 +2,12 @@
 
 It assembles the parts of issue 5 behind the generator's interface
 (``batch(rng, size, config) -> RawBatch``), so the trainer can use it
-wherever it uses :class:`training.data.synthetic.Simulator`:
+wherever it uses :class:`denovo_training.data.synthetic.Simulator`:
 
 * peptides: tryptic digests of real proteomes (<= 2 missed cleavages,
   6-35 residues) mixed with the ProteomeTools peptide list, or the
   peptidoforms of an MS2PIP library; modifications at
-  :class:`~training.data.peptides.ModificationRates`;
+  :class:`~denovo_training.data.peptides.ModificationRates`;
 * lengths and charges: fitted on the real spectra
   (:mod:`.peptide_model`), so fresh peptides are as long as identified
   real ones, not as long as a digest's;
