@@ -4,8 +4,10 @@ Run from the repository root: ``python .ci/plain_install.py``. It builds
 a fresh virtual environment, installs the package without extras
 (``pip install .``), writes the bundled example spectra in each format
 and runs ``denovo sequence`` on each with the plain environment, checking
-the exit code and one output row per spectrum. ``--inside DIR`` is the
-part that runs in the plain environment.
+the exit code and one output row per spectrum. It also checks that
+``denovo --help`` lists the torch-side commands and that ``denovo train``
+(its ``--help`` and a run) gives the PyTorch install hint, not a traceback.
+``--inside DIR`` is the part that runs in the plain environment.
 """
 
 from __future__ import annotations
@@ -95,6 +97,30 @@ def _msp(spectra) -> str:
     return "\n".join(out) + "\n"
 
 
+def _check_commands(exe: Path, work: Path) -> None:
+    """--help lists every command; torch commands say how to get torch."""
+    proc = subprocess.run([str(exe), "--help"], capture_output=True,
+                          text=True)
+    missing = [verb for verb in ("sequence", "evaluate", "train", "export",
+                                 "simulate", "plot")
+               if verb not in proc.stdout]
+    if proc.returncode != 0 or missing:
+        sys.exit(f"denovo --help failed or lacks {missing}:\n"
+                 f"{proc.stdout}{proc.stderr}")
+    for args, code in ((["train", "--help"], 0),
+                       (["train", "--max-steps", "1", "--out",
+                         str(work / "run")], 1)):
+        proc = subprocess.run([str(exe), *args], capture_output=True,
+                              text=True)
+        text = proc.stdout + proc.stderr
+        if (proc.returncode != code or "needs PyTorch" not in text
+                or "Traceback" in text):
+            sys.exit(f"denovo {' '.join(args)}: exit {proc.returncode}, "
+                     f"no torch hint:\n{text}")
+    print("plain install: denovo --help lists every command; "
+          "denovo train gives the torch hint")
+
+
 def inside(work: Path) -> None:
     """Write the example in four formats and sequence each."""
     from denovo.io import read_spectra
@@ -108,6 +134,7 @@ def inside(work: Path) -> None:
         files[fmt] = work / f"example.{fmt}"
         files[fmt].write_text(text)
     exe = Path(sys.executable).parent / "denovo"
+    _check_commands(exe, work)
     for fmt, path in files.items():
         table = work / f"{fmt}.csv"
         proc = subprocess.run([str(exe), "sequence", str(path), "--csv",

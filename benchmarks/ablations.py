@@ -114,7 +114,7 @@ def checkpoint_step(path: Path) -> int | None:
 def engine_metrics(run: Path, stop_at: int, dev: Path) -> dict:
     """Export the checkpoint at ``stop_at``, sequence and evaluate ``dev``."""
     from dev_run import dev_metrics, sequence_timed
-    from export.onnx_export import export_onnx
+    from denovo_export.onnx_export import export_onnx
 
     ckpt = next((c for c in (run / f"step{stop_at}.ckpt",
                              run / "last.ckpt")

@@ -40,10 +40,10 @@ from denovo.core.constants import H2O  # noqa: E402
 from denovo.core.preprocess import PreprocessConfig  # noqa: E402
 from denovo.core.vocab import DEFAULT_VOCABULARY, Vocabulary  # noqa: E402
 from denovo.evaluate.metrics import compute_metrics  # noqa: E402
-from training.autoregressive import (AutoregressiveModel,  # noqa: E402
-                                     peptide_mass_matches)
-from training.checkpoint import load_model_from_checkpoint  # noqa: E402
-from training.data.batch import from_spectra, to_arrays  # noqa: E402
+from denovo_training.autoregressive import (AutoregressiveModel,  # noqa: E402
+                                            peptide_mass_matches)
+from denovo_training.checkpoint import load_model_from_checkpoint  # noqa: E402
+from denovo_training.data.batch import from_spectra, to_arrays  # noqa: E402
 
 
 def read(mgf: Path, vocabulary: Vocabulary) -> list:

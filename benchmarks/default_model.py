@@ -115,8 +115,8 @@ def main() -> None:
               f"{row['peptide_recall']:.3f}  AUC {row['auc']:.3f}")
 
     if args.library.exists():
-        from training.data.realistic import simulate_mgf
-        from training.data.synthetic import SimulationConfig
+        from denovo_training.data.realistic import simulate_mgf
+        from denovo_training.data.synthetic import SimulationConfig
 
         sim = args.work / "simulated_val.mgf"
         simulate_mgf(sim, args.n_simulated, library=args.library, seed=123,

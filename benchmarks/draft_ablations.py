@@ -67,7 +67,7 @@ def main() -> None:
         return
     if not (args.checkpoint and args.scorer_from):
         parser.error("--checkpoint and --scorer-from are required")
-    from export.onnx_export import export_onnx, set_fitted_settings
+    from denovo_export.onnx_export import export_onnx, set_fitted_settings
 
     args.work.mkdir(parents=True, exist_ok=True)
     fitted = ModelSession(args.scorer_from).info.fitted

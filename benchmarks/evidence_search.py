@@ -123,7 +123,7 @@ def simulated_train(work: Path, n: int) -> Path | None:
         return None
     from denovo.io import read_spectra
     from denovo.io.mgf_writer import MgfWriter
-    from training.data.peptides import read_split
+    from denovo_training.data.peptides import read_split
 
     dev = {r.key for r in read_split(ROOT / "configs" / "real_split.tsv")
            if r.split == "dev"}
@@ -149,7 +149,7 @@ def simulated_train(work: Path, n: int) -> Path | None:
 
 
 def fit_scorer(paths, out: Path) -> FittedSettings:
-    from training.evidence_scorer import fit
+    from denovo_training.evidence_scorer import fit
 
     fitted, _ = fit(paths, compare=False, log=lambda *a: None)
     fitted.save(out)

@@ -38,8 +38,8 @@ RESULTS = ROOT / "benchmarks" / "results"
 def export_variants(checkpoint: Path, work: Path) -> dict[str, Path]:
     """fp32 + fp16 + int8 of the full model, and k-step early exits."""
     from denovo.core.vocab import Vocabulary
-    from export.onnx_export import export_onnx
-    from training.checkpoint import load_model_from_checkpoint
+    from denovo_export.onnx_export import export_onnx
+    from denovo_training.checkpoint import load_model_from_checkpoint
 
     model, cfg, extra = load_model_from_checkpoint(checkpoint)
     vocab = Vocabulary.from_dict(extra["vocabulary"])
@@ -63,8 +63,8 @@ def settled_share(checkpoint: Path, dev: Path) -> list[float]:
     import numpy as np
     import torch
 
-    from export.onnx_export import spectra_batch
-    from training.checkpoint import load_model_from_checkpoint
+    from denovo_export.onnx_export import spectra_batch
+    from denovo_training.checkpoint import load_model_from_checkpoint
 
     model, _, extra = load_model_from_checkpoint(checkpoint)
     feed = spectra_batch(dev, extra["preprocess"], limit=None)

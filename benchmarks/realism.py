@@ -1,7 +1,7 @@
 """How real do simulated spectra look? Statistics side by side.
 
 Every spectrum (real or simulated) is annotated the same way
-(:func:`training.data.annotate.annotate`, the model's view of the
+(:func:`denovo_training.data.annotate.annotate`, the model's view of the
 spectrum) and summarised per spectrum; the table compares medians:
 
 * real: the labelled spectra of ``../shared/data/real`` (the noise
@@ -29,11 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from training.data.annotate import annotate, spectrum_stats
-from training.data.noise_model import load_real
-from training.data.realistic import (
+from denovo_training.data.annotate import annotate, spectrum_stats
+from denovo_training.data.real_labelled import load_real
+from denovo_training.data.realistic import (
     LibraryPeptides, RealisticPeptides, RealisticSimulator)
-from training.data.synthetic import (
+from denovo_training.data.synthetic import (
     SimulationConfig, Simulator)
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -45,8 +45,8 @@ from denovo.core.settings import load_default  # noqa: E402
 from denovo.engine.ranking import Ranker  # noqa: E402
 from denovo.engine.rows import Row  # noqa: E402
 from denovo.core.vocab import DEFAULT_VOCABULARY as VOCAB, END  # noqa: E402
-from training.checkpoint import load_model_from_checkpoint  # noqa: E402
-from training.data.batch import from_spectra, to_arrays  # noqa: E402
+from denovo_training.checkpoint import load_model_from_checkpoint  # noqa: E402
+from denovo_training.data.batch import from_spectra, to_arrays  # noqa: E402
 
 SETS = {"core dev": "runs/real/dev_core.mgf",
         "all dev": "runs/real/dev.mgf"}

@@ -14,8 +14,9 @@ the time of the same command on 8 spectra (start-up and model loading).
 
 Models: ``--model [LABEL=]PATH`` (repeatable, for the speed of several
 model sizes in one run), else the bundled default, else a randomly
-initialised TRM exported with torch (``training.model``; same compute as a
-trained one), else a constant ``onnx.helper`` stand-in (no compute).
+initialised TRM exported with torch (``denovo_training.model``; same
+compute as a trained one), else a constant ``onnx.helper`` stand-in (no
+compute).
 
 With ``--baseline DIR`` (a checkout of another denovo commit, e.g.
 ``git worktree add /tmp/base <commit>``) the same library path of that
@@ -84,8 +85,9 @@ def random_trm(path: Path) -> str:
     from denovo.core.preprocess import PreprocessConfig
     from denovo.core.vocab import DEFAULT_VOCABULARY
     from denovo.engine.contract import metadata_props
-    from training.config import ModelConfig, to_dict
-    from training.model import TRM, ExportWrapper
+    from denovo.core.config import to_dict
+    from denovo_training.config import ModelConfig
+    from denovo_training.model import TRM, ExportWrapper
 
     torch.manual_seed(0)
     cfg = ModelConfig()

@@ -1,13 +1,17 @@
 """The ``denovo`` command line: parse arguments, call the library.
 
+The runtime commands (sequence, evaluate) live here; the torch-side ones
+(train, export, simulate, plot) are found through the ``denovo.commands``
+entry points, so this module never imports ``training`` or ``export``.
 Commands import their heavy dependencies lazily, so ``denovo --help`` is
 fast and works without torch.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
+from importlib.metadata import entry_points
+from pathlib import Path
 
 import click
 
@@ -22,23 +26,56 @@ EXIT_USAGE = 2  # malformed command line (click's convention)
 EXIT_DAMAGED = 3  # finished, outputs written, but an input was damaged
 EXIT_INTERRUPTED = 130  # Ctrl-C: nothing written at the output paths
 
-TORCH_HINT = (
-    "this command needs PyTorch; install it with\n"
-    "  pip install torch --index-url https://download.pytorch.org/whl/cpu"
-    "   (CPU-only machine)\n"
-    "  pip install torch   (GPU machine)\n"
-    "then, in the denovo checkout: pip install '.[train]'")
+COMMANDS_GROUP = "denovo.commands"  # entry points of other packages
+MODELS_DIR = Path(__file__).resolve().parent / "models"
 
 
-def _require_torch() -> None:
-    """Import PyTorch for a torch command, or fail with an install hint."""
-    try:
-        importlib.import_module("torch")
-    except ImportError:
-        raise click.ClickException(TORCH_HINT) from None
+class _Group(click.Group):
+    """The built-in commands plus those of the entry-point group.
+
+    Plugins load only when listed or called, and a plugin that fails to
+    load becomes a command that reports why, not a traceback on --help.
+    """
+
+    def _plugins(self) -> dict:
+        return {ep.name: ep for ep in entry_points(group=COMMANDS_GROUP)
+                if ep.name not in self.commands}
+
+    def list_commands(self, ctx) -> list[str]:
+        return sorted({*self.commands, *self._plugins()})
+
+    def get_command(self, ctx, name):
+        if name in self.commands:
+            return self.commands[name]
+        ep = self._plugins().get(name)
+        if ep is None:
+            return None
+        try:
+            return ep.load()
+        except Exception as exc:  # noqa: BLE001 - any broken plugin
+            message = f"command {name!r} ({ep.value}) cannot load: {exc}"
+
+            @click.command(name, help=f"(unavailable: {exc})",
+                           context_settings={"ignore_unknown_options": True,
+                                             "allow_extra_args": True})
+            def broken() -> None:
+                raise click.ClickException(message)
+            return broken
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _ModelOption(click.Option):
+    """``--model``, whose help lists the bundled models when shown."""
+
+    def get_help_record(self, ctx):
+        names = ", ".join(p.stem for p in sorted(MODELS_DIR.glob("*.onnx")))
+        self.help = ("denovo ONNX model file, or the name of a bundled "
+                     f"model ({names or 'none installed'}) [default: "
+                     "default].")
+        return super().get_help_record(ctx)
+
+
+@click.group(cls=_Group,
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="denovo")
 @click.option("-v", "--verbose", count=True, help="More log output.")
 def main(verbose: int) -> None:
@@ -60,8 +97,7 @@ def main(verbose: int) -> None:
 @click.argument("inputs", nargs=-1, required=True,
                 type=click.Path(dir_okay=False))
 @click.option("-m", "--model", type=click.Path(dir_okay=False),
-              help="denovo ONNX model file, or the name of a bundled "
-                   "model (default, fast) [default: default].")
+              cls=_ModelOption)
 @click.option("--beam", type=click.IntRange(min=1),
               help="Beam width [default: 5].")
 @click.option("--top-match", type=click.IntRange(min=1),
@@ -99,7 +135,7 @@ def main(verbose: int) -> None:
 @click.option("--evidence-scorer", type=click.Path(dir_okay=False,
                                                   exists=True),
               help="Evidence scorer JSON (python -m "
-                   "training.evidence_scorer) to use instead of the "
+                   "denovo_training.evidence_scorer) to use instead of the "
                    "model's.")
 @click.option("--fragment-tol", metavar="TOL",
               help="Fragment m/z tolerance of the evidence search in Da "
@@ -133,8 +169,6 @@ def sequence(inputs, model, beam, top_match, precursor_tol,
     command line; 130 interrupted. Outputs appear only when the run
     finishes (partial rows are kept as OUTPUT.partial).
     """
-    from pathlib import Path
-
     from .engine import (DecodeConfig, EngineConfig, ModelFileError,
                          PrecursorWindow, open_writers, sequence_files)
     from .engine.cluster import ClusterError, connect
@@ -326,174 +360,3 @@ def evaluate(predictions, truth, labels, fixed, exact, seen, residue_tol,
             raise click.ClickException(
                 "--plot needs matplotlib: pip install 'denovo[plot]'") \
                 from None
-
-
-@main.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False),
-              help="Training recipe YAML (default: the bundled recipe).")
-@click.option("--resume", type=click.Path(dir_okay=False),
-              help="Continue from a checkpoint (e.g. RUN/last.ckpt).")
-@click.option("--device", type=click.Choice(["auto", "cuda", "mps", "cpu"]),
-              default="auto", show_default=True)
-@click.option("--max-steps", type=click.IntRange(min=1),
-              help="Total steps (overrides train.max_steps).")
-@click.option("--stop-at", type=click.IntRange(min=1),
-              help="Stop at this step without changing the schedule "
-                   "(equal-budget comparisons; --resume goes on).")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Change one recipe setting (repeatable), e.g. "
-                   "model.steps=1 or curriculum.*.loss.mass_weight=0.")
-@click.option("--train", "train_files", multiple=True,
-              help="Annotated spectra to train on (repeatable); an mzML "
-                   "takes labels from a .mzid beside it or RUN::IDS.")
-@click.option("--val", "val_files", multiple=True,
-              help="Annotated spectra to validate on (repeatable).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False),
-              default="runs/train", show_default=True,
-              help="Run directory for checkpoints and metrics.")
-@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
-def train(config_path, resume, device, max_steps, stop_at, overrides,
-          train_files, val_files, out_dir, no_progress) -> None:
-    """Train a Tiny Recursive Model (needs torch).
-
-    \b
-    Multi-GPU: torchrun --nproc_per_node N --no-python denovo train ...
-    """
-    _require_torch()
-    from training.trainer import run_training
-
-    run_training(config_path, out_dir=out_dir, resume=resume,
-                 device=device, max_steps=max_steps, stop_at=stop_at,
-                 overrides=overrides, train_files=train_files,
-                 val_files=val_files, progress=not no_progress)
-
-
-@main.command()
-@click.argument("checkpoint", type=click.Path(dir_okay=False, exists=True))
-@click.argument("output", type=click.Path(dir_okay=False))
-@click.option("--opset", type=click.IntRange(min=17), default=17,
-              show_default=True, help="ONNX opset version.")
-@click.option("--fp16", is_flag=True,
-              help="Also write OUTPUT's stem + .fp16.onnx (for GPUs).")
-@click.option("--int8", is_flag=True,
-              help="Also write OUTPUT's stem + .int8.onnx (dynamic "
-                   "quantisation).")
-@click.option("--all-steps", is_flag=True,
-              help="Also output every refinement step's log-probs.")
-@click.option("--check", "check_files", multiple=True,
-              type=click.Path(dir_okay=False, exists=True),
-              help="Spectrum file(s) whose first 64 spectra join the "
-                   "parity check.")
-@click.option("--training-peptides", "real_lists", multiple=True,
-              type=click.Path(dir_okay=False, exists=True),
-              help="Real annotated training peptides to record in the "
-                   "model (peptide list, or a split TSV: its train rows); "
-                   "repeatable. `denovo evaluate -m` then reports seen "
-                   "and unseen subsets.")
-@click.option("--simulated-peptides", "sim_lists", multiple=True,
-              type=click.Path(dir_okay=False, exists=True),
-              help="Simulated training peptides to record (as a Bloom "
-                   "filter, 0.1% false positives); repeatable.")
-def export(checkpoint, output, opset, fp16, int8, all_steps,
-           check_files, real_lists, sim_lists) -> None:
-    """Export a checkpoint to a self-describing ONNX file (needs torch).
-
-    The file carries vocabulary, preprocessing, length and provenance
-    metadata; ONNX Runtime's log-probs are checked against PyTorch's.
-    """
-    _require_torch()
-    from export.onnx_export import export_onnx, spectra_batch
-    from training.checkpoint import load_model_from_checkpoint
-
-    variants = [k for k, on in (("fp16", fp16), ("int8", int8)) if on]
-    try:
-        _, cfg, extra = load_model_from_checkpoint(checkpoint)
-        batches = [spectra_batch(f, extra["preprocess"])
-                   for f in check_files] if extra["preprocess"] else []
-        metadata = None
-        if real_lists or sim_lists:
-            from .evaluate.training_peptides import (
-                read_peptide_file, training_peptides_metadata)
-            metadata = training_peptides_metadata(
-                set().union(*map(read_peptide_file, real_lists)),
-                set().union(*map(read_peptide_file, sim_lists)))
-        if cfg.kind == "autoregressive":
-            # the AR baseline: a teacher-forced graph (an ablation, not a
-            # model the engine sequences with)
-            from export.autoregressive_export import export_autoregressive
-            report = export_autoregressive(checkpoint, output, opset=opset)
-        else:
-            report = export_onnx(checkpoint, output, opset=opset,
-                                 metadata=metadata,
-                                 all_steps=all_steps, variants=variants,
-                                 batches=batches)
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"wrote {report.path}: max |ONNX - PyTorch| on log-probs "
-               f"= {report.max_abs_diff:.1e} over {len(report.diffs)} "
-               "batches")
-    for info in report.variants.values():
-        diff = info["max_abs_diff"]
-        click.echo(f"wrote {info['path']}: max diff "
-                   + ("not verifiable on this machine" if diff is None
-                      else f"{diff:.1e}"))
-
-
-@main.command()
-@click.option("--peptides", "peptides_file", type=click.Path(
-    dir_okay=False, exists=True), help="Peptide list (one per line, .gz "
-    "or CSV with a sequence column).")
-@click.option("--fasta", type=click.Path(dir_okay=False, exists=True),
-              help="Proteins to digest (trypsin, <= 2 missed cleavages, "
-                   "6-35 residues).")
-@click.option("--library", type=click.Path(file_okay=False, exists=True),
-              help="MS2PIP intensity library (python -m "
-                   "training.data.ms2pip_library); also the peptide "
-                   "source when neither --peptides nor --fasta is given.")
-@click.option("--n", "n_spectra", type=click.IntRange(min=1),
-              required=True, help="Number of spectra.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False),
-              required=True, help="Annotated MGF to write.")
-def simulate(peptides_file, fasta, library, n_spectra, seed,
-             output) -> None:
-    """Write realistic simulated annotated spectra as MGF (SEQ= ProForma).
-
-    b/y intensities come from MS2PIP (library, or live when ms2pip is
-    installed; a heuristic otherwise); other ions and noise from the
-    model fitted to real spectra. Needs no torch.
-    """
-    if peptides_file and fasta:
-        raise click.UsageError("give --peptides or --fasta, not both")
-    if not (peptides_file or fasta or library):
-        raise click.UsageError("give --peptides, --fasta or --library")
-    from training.data.realistic import simulate_mgf
-
-    try:
-        written = simulate_mgf(output, n_spectra, peptides=peptides_file,
-                               fasta=fasta, library=library, seed=seed)
-    except (OSError, ValueError) as err:
-        raise click.ClickException(str(err)) from None
-    click.echo(f"wrote {written} spectra to {output}", err=True)
-
-
-@main.command()
-@click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--out", "out_dir", type=click.Path(file_okay=False),
-              help="Where to write the PNGs (default: RUN_DIR).")
-def plot(run_dir, out_dir) -> None:
-    """Plot training curves of a run directory."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise click.ClickException(
-            "plotting needs matplotlib: pip install 'denovo[plot]'") \
-            from None
-    from training.plot import plot_run
-
-    try:
-        paths = plot_run(run_dir, out_dir=out_dir)
-    except (FileNotFoundError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
-    for path in paths:
-        click.echo(f"wrote {path}")

@@ -1,5 +1,8 @@
-"""Export trained models to self-describing ONNX files (needs torch)."""
+"""Export trained models to self-describing ONNX files (needs torch).
 
-from .onnx_export import ExportReport, export_onnx
+Import submodules directly (``from denovo_export.onnx_export import
+export_onnx``); this package re-exports nothing, so that loading the
+``denovo export`` command (:mod:`.commands`) does not import torch.
+"""
 
-__all__ = ["ExportReport", "export_onnx"]
+__all__: list[str] = []

@@ -24,12 +24,13 @@ import onnx
 import torch
 from torch import nn
 
+from denovo.core.config import to_dict
 from denovo.core.vocab import Vocabulary
 from denovo.engine import contract
-from export.onnx_export import (FP32_TOLERANCE, ExportReport, _resolve,
-                                _session, random_batch)
-from training.autoregressive import AutoregressiveModel
-from training.config import to_dict
+from denovo_training.autoregressive import AutoregressiveModel
+
+from .onnx_export import (FP32_TOLERANCE, ExportReport, _resolve,
+                          _session, random_batch)
 
 __all__ = ["export_autoregressive", "AR_INPUT_NAMES", "MODEL_KIND_KEY"]
 

@@ -9,6 +9,9 @@ ONNX checker must pass and ONNX Runtime must reproduce PyTorch's
 log-probs on random batches of several shapes; the largest difference is
 logged and returned. Optional fp16 and int8 (dynamic quantisation)
 variants are written next to the fp32 file with their own differences.
+
+It stays one module (about 420 lines): export, parity check, variants
+and metadata are the steps of one verified file.
 """
 
 from __future__ import annotations
@@ -25,12 +28,13 @@ import onnx
 import onnxruntime as ort
 import torch
 
+from denovo.core.config import to_dict
 from denovo.core.settings import load_default
 from denovo.core.vocab import DEFAULT_VOCABULARY, Vocabulary
 from denovo.engine import contract
-from training.config import ModelConfig, to_dict
-from training.checkpoint import load_model_from_checkpoint
-from training.model import TRM, ExportWrapper
+from denovo_training.checkpoint import load_model_from_checkpoint
+from denovo_training.config import ModelConfig
+from denovo_training.model import TRM, ExportWrapper
 
 __all__ = [
     "ExportReport",
@@ -323,7 +327,7 @@ def export_onnx(model_or_checkpoint: TRM | str | Path, path: str | Path, *,
     Parameters
     ----------
     model_or_checkpoint
-        A :class:`~training.model.TRM` or a checkpoint path (EMA weights
+        A :class:`~denovo_training.model.TRM` or a checkpoint path (EMA weights
         are used when the checkpoint has them).
     path
         Output ``.onnx`` file.
@@ -348,7 +352,8 @@ def export_onnx(model_or_checkpoint: TRM | str | Path, path: str | Path, *,
         The engine's fitted settings for this model (a
         :class:`~denovo.core.settings.FittedSettings`); default: those
         shipped with the package. Refit them for a new model with
-        ``python -m training.engine_fit --model FILE --write-model``.
+        ``python -m denovo_training.engine_fit --model FILE
+        --write-model``.
     """
     model, cfg, preprocess, vocabulary, prov = _resolve(
         model_or_checkpoint, preprocess, vocabulary, provenance)

@@ -8,9 +8,9 @@ import torch
 
 from denovo.core.constants import H2O
 from denovo.core.vocab import DEFAULT_VOCABULARY, END, PAD
-from training.autoregressive import (AutoregressiveModel, causal_bias,
-                                     peptide_mass_matches)
-from training.config import ModelConfig
+from denovo_training.autoregressive import (AutoregressiveModel, causal_bias,
+                                            peptide_mass_matches)
+from denovo_training.config import ModelConfig
 
 TINY = ModelConfig(kind="autoregressive", dim=32, heads=2, encoder_layers=1,
                    core_layers=1, max_length=12, mz_frequencies=8)
@@ -19,7 +19,7 @@ PEPTIDES = (tuple("PEPTIDEK"), ("[UNIMOD:1]-",) + tuple("ACDM") +
 
 
 def _inputs(batch: int, peaks: int, seed: int = 0) -> dict:
-    from export.onnx_export import random_batch
+    from denovo_export.onnx_export import random_batch
 
     return {k: torch.from_numpy(v)
             for k, v in random_batch(batch, peaks, seed=seed).items()}
@@ -78,7 +78,7 @@ def test_generate_matches_forward():
 
 
 def test_overfit_then_decode():
-    from training.losses import compute_losses
+    from denovo_training.losses import compute_losses
 
     model = _model(2)
     inputs = _inputs(2, 40, seed=5)
@@ -91,13 +91,17 @@ def test_overfit_then_decode():
     inputs["precursor_mass"] = torch.tensor(masses, dtype=torch.float32)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     model.train()
-    for _ in range(60):
+    # Train to a loss, not a step count: 60 steps ended at 0.041, close
+    # to the old bound 0.05; 0.03 is reached in about 70 of the 150.
+    for _ in range(150):
         lp = model(**inputs, tokens=targets)
         loss = compute_losses(lp, targets, **inputs)["loss"]
+        if float(loss.detach()) < 0.03:
+            break
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert float(loss.detach()) < 0.05
+    assert float(loss.detach()) < 0.03, "not overfit in 150 steps"
     for beam in (1, 4):
         ids, score = model.generate(**inputs, beam=beam)
         assert torch.equal(ids, targets), beam
@@ -128,7 +132,7 @@ def test_onnx_export_parity(tmp_path):
     import onnx
     import onnxruntime as ort
 
-    from export.autoregressive_export import export_autoregressive
+    from denovo_export.autoregressive_export import export_autoregressive
 
     model = _model(4)
     report = export_autoregressive(model, tmp_path / "ar.onnx")
@@ -152,7 +156,8 @@ def test_onnx_export_parity(tmp_path):
 
 
 def test_checkpoint_round_trip(tmp_path):
-    from training.checkpoint import checkpoint_dict, load_model_from_checkpoint
+    from denovo_training.checkpoint import (checkpoint_dict,
+                                            load_model_from_checkpoint)
 
     model = _model(5).eval()
     torch.save(checkpoint_dict(model), tmp_path / "ar.ckpt")
@@ -164,7 +169,7 @@ def test_checkpoint_round_trip(tmp_path):
     assert torch.equal(loaded(**inputs, tokens=tokens),
                        model(**inputs, tokens=tokens))
     # each exporter takes its own kind of checkpoint only
-    from export.onnx_export import export_onnx
+    from denovo_export.onnx_export import export_onnx
     with pytest.raises(ValueError, match="not a TRM"):
         export_onnx(tmp_path / "ar.ckpt", tmp_path / "wrong.onnx")
 

@@ -5,15 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from training.config import ConfigError
-from training.data.curriculum import (
+from denovo.core.config import ConfigError
+from denovo_training.data.curriculum import (
     Curriculum,
     CurriculumStage,
-    default_recipe_path,
     load_recipe,
     recipe_from_dict,
 )
-from training.data.synthetic import SimulationConfig
+from denovo_training.data.synthetic import SimulationConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,7 +31,7 @@ def test_stage_boundaries():
 
 def test_transitions_are_logged_once(caplog):
     cur = Curriculum(stages(2, 2, 2))
-    with caplog.at_level(logging.INFO, logger="training"):
+    with caplog.at_level(logging.INFO, logger="denovo_training"):
         for step in range(7):
             cur.update(step)
     msgs = [r.getMessage() for r in caplog.records
@@ -49,7 +48,7 @@ def test_resume_mid_stage_restores_stage(caplog):
         first.update(step)
     resumed = Curriculum(stages(5, 5))
     resumed.load_state_dict(first.state_dict())
-    with caplog.at_level(logging.INFO, logger="training"):
+    with caplog.at_level(logging.INFO, logger="denovo_training"):
         caplog.clear()  # earlier logging (another test's level) is not ours
         assert resumed.update(7).name == "s1"
         resumed.update(8)
@@ -91,9 +90,8 @@ def test_bad_recipes_are_rejected(bad, match):
         recipe_from_dict(bad, source="x.yaml")
 
 
-def test_bundled_default_recipe_loads():
-    assert default_recipe_path().is_file()
-    recipe = load_recipe()
+def test_default_recipe_loads():
+    recipe = load_recipe(ROOT / "configs" / "default.yaml")
     assert len(recipe.curriculum) >= 2
     assert recipe.curriculum[0].simulation.noise_peaks == 0
     assert recipe.preprocess.max_peaks >= 50

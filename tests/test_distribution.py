@@ -36,6 +36,21 @@ def test_distribution_name_metadata_and_licence():
                for d in PROJECT["optional-dependencies"]["train"])
 
 
+def test_every_package_folder_is_installed_under_its_own_name():
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]
+    folders = tool["setuptools"]["package-dir"]
+    assert folders == {"denovo_training": "training",
+                       "denovo_export": "export"}
+    found = set()
+    for init in ROOT.glob("*/**/__init__.py"):
+        parts = init.parent.relative_to(ROOT).parts
+        if parts[0] not in ("denovo", "training", "export"):
+            continue
+        top = {v: k for k, v in folders.items()}.get(parts[0], parts[0])
+        found.add(".".join((top, *parts[1:])))
+    assert set(tool["setuptools"]["packages"]) == found
+
+
 def test_plain_install_has_what_mzml_reading_needs():
     # pyteomics parses PSI formats (mzML, mzXML) only with psims.
     deps = [re.split(r"[<>=\[; ]", d)[0].lower()

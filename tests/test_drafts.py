@@ -1,4 +1,4 @@
-"""Training drafts (training.data.drafts) and the draft-conditioned TRM."""
+"""Training drafts (denovo_training.data.drafts) and the draft TRM."""
 
 import numpy as np
 import pytest
@@ -6,10 +6,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from denovo.core.vocab import DEFAULT_VOCABULARY, END, PAD  # noqa: E402
-from training.config import ModelConfig  # noqa: E402
-from training.data.batch import RawBatch  # noqa: E402
-from training.data.drafts import Corruptor, DraftMaker, DraftMix  # noqa: E402
-from training.model import TRM  # noqa: E402
+from denovo_training.config import ModelConfig  # noqa: E402
+from denovo_training.data.batch import RawBatch  # noqa: E402
+from denovo_training.data.drafts import Corruptor, DraftMaker, DraftMix  # noqa: E402
+from denovo_training.model import TRM  # noqa: E402
 
 PEPTIDE = tuple("PEPTIDEGGNKR")
 MASS = {t.name: t.mass for t in DEFAULT_VOCABULARY.tokens}

@@ -304,7 +304,8 @@ def test_sequence_runs_without_torch(tmp_path, pep_model):
         "'--no-progress'])\n"
         "assert r.exit_code == 0, r.output\n"
         "assert sys.modules['torch'] is None\n"
-        "assert not any(m.startswith(('torch.', 'training', 'export'))\n"
+        "assert not any(m.startswith(('torch.', 'denovo_training',\n"
+        "                             'denovo_export'))\n"
         "               for m in sys.modules)\n")
     result = subprocess.run([sys.executable, "-c", code],
                             capture_output=True, text=True)

@@ -113,7 +113,7 @@ def test_real_truth_with_mutated_predictions(tmp_path, real_file):
 
 
 def test_peptide_key_and_lists(tmp_path):
-    from denovo.evaluate.pipeline import peptide_key, read_peptide_list
+    from denovo.evaluate.peptide_lists import peptide_key, read_peptide_list
 
     assert peptide_key(("[UNIMOD:1]-", "P", "I", "M[UNIMOD:35]")) == "PLM"
     for text in ("K.PIM+15.995.R", "_.PLM._", "[Acetyl]-PIM[Oxidation]",

@@ -41,8 +41,8 @@ def _write(path, n, rng):
 
 
 def test_fit_learns_ladders_and_reads_them_back(tmp_path):
-    from training.evidence_scorer import (fit, load_examples, node_dataset,
-                                          search_recall)
+    from denovo_training.evidence_scorer import (fit, load_examples,
+                                                 node_dataset, search_recall)
 
     rng = np.random.default_rng(4)
     train, test = tmp_path / "train.mgf", tmp_path / "test.mgf"

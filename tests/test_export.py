@@ -1,4 +1,4 @@
-"""Tests for export.onnx_export: parity, contract and metadata."""
+"""Tests for denovo_export.onnx_export: parity, contract and metadata."""
 
 import dataclasses
 import json
@@ -13,11 +13,12 @@ ort = pytest.importorskip("onnxruntime")
 from denovo.core.preprocess import PreprocessConfig  # noqa: E402
 from denovo.core.vocab import DEFAULT_VOCABULARY  # noqa: E402
 from denovo.engine import contract  # noqa: E402
-from export.onnx_export import (  # noqa: E402
+from denovo_export.onnx_export import (  # noqa: E402
     export_onnx, random_batch, with_draft)
-from training.config import ModelConfig, from_dict  # noqa: E402
-from training.checkpoint import checkpoint_dict  # noqa: E402
-from training.model import TRM  # noqa: E402
+from denovo.core.config import from_dict  # noqa: E402
+from denovo_training.config import ModelConfig  # noqa: E402
+from denovo_training.checkpoint import checkpoint_dict  # noqa: E402
+from denovo_training.model import TRM  # noqa: E402
 
 CFG = ModelConfig(max_length=10, dim=32, heads=4, ff_mult=2,
                   encoder_layers=1, core_layers=1, steps=2, cycles=2,
@@ -205,7 +206,7 @@ def test_vocabulary_size_mismatch_is_rejected(tmp_path):
 
 
 def test_parity_on_real_spectra(exported, real_file, tmp_path):
-    from export.onnx_export import spectra_batch
+    from denovo_export.onnx_export import spectra_batch
 
     model, _, _ = exported
     batch = spectra_batch(real_file("bsa1.mzML"), PreprocessConfig(),
@@ -240,7 +241,8 @@ def test_cli_export_without_torch_prints_hint(monkeypatch, tmp_path):
 
     from click.testing import CliRunner
 
-    from denovo.cli import TORCH_HINT, main
+    from denovo.cli import main
+    from denovo_training.commands import TORCH_HINT
 
     ckpt = tmp_path / "x.ckpt"
     ckpt.write_bytes(b"")

@@ -1,4 +1,4 @@
-"""Tests for training.losses: oracles from pyteomics and plain NumPy."""
+"""Tests for denovo_training.losses: oracles from pyteomics and plain NumPy."""
 
 import numpy as np
 import pytest
@@ -10,8 +10,8 @@ from pyteomics import mass as pmass  # noqa: E402
 from denovo.core.constants import H2O, PROTON  # noqa: E402
 from denovo.core.vocab import DEFAULT_VOCABULARY as VOCAB  # noqa: E402
 from denovo.core.vocab import END, PAD  # noqa: E402
-from training.config import LossConfig  # noqa: E402
-from training.losses import (  # noqa: E402
+from denovo_training.config import LossConfig  # noqa: E402
+from denovo_training.losses import (  # noqa: E402
     compute_losses,
     deep_supervision_loss,
     fragment_ladder,

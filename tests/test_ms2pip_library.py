@@ -7,10 +7,10 @@ import pytest
 
 from denovo.core.fragments import FragmentConfig, fragment_mz
 from denovo.core.peptide import parse
-from training.data.ms2pip_library import (Library, LibraryIntensity,
-                                          build_library, entry_key,
-                                          ms2pip_peptidoform)
-from training.data.synthetic import SimulationConfig, ion_table
+from denovo_training.data.ms2pip_library import (Library, LibraryIntensity,
+                                                 build_library, entry_key,
+                                                 ms2pip_peptidoform)
+from denovo_training.data.synthetic import SimulationConfig, ion_table
 
 PEPTIDES = [
     ("P", "E", "P", "T", "I", "D", "E", "K"),
@@ -39,7 +39,7 @@ def test_predict_matches_core_fragment_ladder():
     from ms2pip.core import predict_batch
     from psm_utils import PSM, PSMList
 
-    from training.data.ms2pip_library import predict
+    from denovo_training.data.ms2pip_library import predict
 
     for pep in PEPTIDES:
         res = predict_batch(PSMList(psm_list=[PSM(
@@ -62,7 +62,7 @@ def test_predict_matches_core_fragment_ladder():
 
 def test_build_resume_and_load(tmp_path):
     pytest.importorskip("ms2pip")
-    from training.data.ms2pip_library import predict
+    from denovo_training.data.ms2pip_library import predict
 
     out = tmp_path / "lib"
     build_library(out, PEPTIDES[:3], charges=(2, 3), chunk=4,

@@ -4,10 +4,13 @@ import numpy as np
 import pytest
 from pyteomics import mass as pmass
 
-from training.data.annotate import (NOISE, PEAK_CLASSES, AnnotationConfig,
-                                    annotate, model_view, spectrum_stats)
-from training.data.noise_model import (DEFAULT_PATH, FittedNoise, fit,
-                                       load_params, load_real)
+from denovo_training.data.annotate import (NOISE, PEAK_CLASSES,
+                                           AnnotationConfig, annotate,
+                                           model_view, spectrum_stats)
+from denovo_training.data.noise_fit import fit
+from denovo_training.data.noise_model import (DEFAULT_PATH, FittedNoise,
+                                              load_params)
+from denovo_training.data.real_labelled import load_real
 
 PEP = ("G", "A", "S", "P", "V", "T", "L", "F", "W", "K")
 SEQ = "GASPVTLFWK"
@@ -73,7 +76,7 @@ def test_committed_parameters_are_complete():
     params = load_params()
     assert DEFAULT_PATH.name == "noise_model.json"
     assert params["n_spectra"] > 800  # the train side of the split
-    assert "python -m training.data.noise_model" in params["command"]
+    assert "python -m denovo_training.data.fit_noise" in params["command"]
     for key in ("detection", "by_scatter", "a_ions", "losses", "immonium",
                 "precursor", "internal", "noise", "charge", "length",
                 "shared_level", "basic", "internal_spread"):
@@ -130,9 +133,9 @@ def _synthetic_real(slope: float, n: int = 160):
     import copy
     from types import SimpleNamespace
 
-    from training.data.noise_model import _Fixed
-    from training.data.realistic import RealisticSimulator
-    from training.data.synthetic import SimulationConfig
+    from denovo_training.data.noise_fit import _Fixed
+    from denovo_training.data.realistic import RealisticSimulator
+    from denovo_training.data.synthetic import SimulationConfig
 
     rng = np.random.default_rng(3)
     peptides = [tuple(rng.choice(list("AGLSTVEPD"), rng.integers(8, 15)))
@@ -168,7 +171,7 @@ def test_calibration_recovers_the_by_slope():
 def test_shared_level_is_the_cross_class_covariance():
     from types import SimpleNamespace
 
-    from training.data.noise_model import _adjust, _shared_level
+    from denovo_training.data.noise_fit import _adjust, _shared_level
 
     rng = np.random.default_rng(0)
 
@@ -195,7 +198,7 @@ def test_loss_parents_prone_by_residue():
     # GASPVTLFWK: water leaves S/T/E/D, ammonia K/R/Q/N side chains.
     from denovo.core.fragments import ION_B, ION_Y, LOSS_H2O, LOSS_NH3
 
-    from training.data.derived_ions import prone_parent
+    from denovo_training.data.derived_ions import prone_parent
 
     spec = np.zeros(5, int)
     is_y = np.array([False, False, False, True, True])
@@ -211,7 +214,7 @@ def test_loss_parents_prone_by_residue():
 
 
 def test_loss_spread_is_the_variance_beyond_chance():
-    from training.data.derived_ions import loss_spread
+    from denovo_training.data.derived_ions import loss_spread
 
     rng = np.random.default_rng(0)
     parent = np.ones(40)
@@ -226,7 +229,7 @@ def test_loss_spread_is_the_variance_beyond_chance():
 
 
 def test_immonium_fit_by_residue_and_charge():
-    from training.data.derived_ions import charge_factor, immonium_fit
+    from denovo_training.data.derived_ions import charge_factor, immonium_fit
 
     rng = np.random.default_rng(0)
     n = 4000
@@ -246,7 +249,7 @@ def test_immonium_fit_by_residue_and_charge():
 
 
 def test_calibration_scales_each_residue_rate():
-    from training.data.noise_model import _adjust
+    from denovo_training.data.noise_fit import _adjust
 
     params = {"immonium": {"p": {"L": 0.4, "K": 0.1, "W": 0.5},
                            "by_charge": {"all": {"p": 0.3}}}}

@@ -32,7 +32,8 @@ def test_no_module_in_denovo_imports_torch_at_import_time():
                 names = [node.module]
             for name in names:
                 top = name.split(".")[0]
-                assert top not in ("torch", "training", "export"), (
+                assert top not in ("torch", "denovo_training",
+                                   "denovo_export"), (
                     f"{path.relative_to(PACKAGE.parent)}:{node.lineno} "
                     f"imports {name}")
 
@@ -49,8 +50,15 @@ def test_import_and_help_without_torch():
         "from denovo.cli import main\n"
         "r = CliRunner().invoke(main, ['--help'])\n"
         "assert r.exit_code == 0, r.output\n"
-        "for verb in ('sequence', 'evaluate', 'train', 'export'):\n"
+        "for verb in ('sequence', 'evaluate', 'train', 'export',\n"
+        "             'simulate', 'plot'):\n"
         "    assert verb in r.output\n"
+        "for args in (['train', '--help'], ['export', '--help'],\n"
+        "             ['train', '--max-steps', '1']):\n"
+        "    r = CliRunner().invoke(main, args)\n"
+        "    assert 'needs PyTorch' in r.output, (args, r.output)\n"
+        "    assert r.exception is None or isinstance(r.exception,\n"
+        "                                             SystemExit), args\n"
         "r = CliRunner().invoke(main, ['--version'])\n"
         "assert denovo.__version__ in r.output\n")
     result = subprocess.run([sys.executable, "-c", code],

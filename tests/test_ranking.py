@@ -120,7 +120,7 @@ def test_model_files_carry_their_scorer_and_format_1_still_reads(
         tmp_path):
     pytest.importorskip("onnx")
     pytest.importorskip("torch")
-    from export.onnx_export import set_fitted_settings
+    from denovo_export.onnx_export import set_fitted_settings
 
     path = tmp_path / "model.onnx"
     shutil.copy(ModelSession("default").path, path)

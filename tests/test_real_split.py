@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from denovo.core.peptide import parse, peptide_key
-from training.data.peptides import read_split
+from denovo_training.data.peptides import read_split
 
 ROOT = Path(__file__).resolve().parents[1]
 SPLIT = ROOT / "configs" / "real_split.tsv"

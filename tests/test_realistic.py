@@ -9,13 +9,13 @@ from click.testing import CliRunner
 
 from denovo.core.peptide import precursor_mz
 from denovo.io import read_spectra
-from training.data.annotate import annotate, spectrum_stats
-from training.data.ms2pip_library import LibraryIntensity
-from training.data.peptides import ListPeptides
-from training.data.peptide_model import _features
-from training.data.realistic import (ChargeModel, RealisticPeptides,
-                                     RealisticSimulator, simulate_mgf)
-from training.data.synthetic import SimulationConfig
+from denovo_training.data.annotate import annotate, spectrum_stats
+from denovo_training.data.ms2pip_library import LibraryIntensity
+from denovo_training.data.peptides import ListPeptides
+from denovo_training.data.peptide_model import _features
+from denovo_training.data.realistic import (ChargeModel, RealisticPeptides,
+                                            RealisticSimulator, simulate_mgf)
+from denovo_training.data.synthetic import SimulationConfig
 
 CFG = SimulationConfig(min_length=7, max_length=20)
 
@@ -147,7 +147,7 @@ def test_only_fitted_derived_ions_are_drawn(tmp_path):
     # a-H2O / a-NH3 drawn as an a ion would show up as noise).
     import copy
 
-    from training.data.noise_model import load_params
+    from denovo_training.data.noise_model import load_params
 
     params = copy.deepcopy(load_params())
     for fit in (*params["a_ions"].values(), *params["losses"].values()):
@@ -169,7 +169,7 @@ def test_only_fitted_derived_ions_are_drawn(tmp_path):
 
 
 def test_length_model_follows_and_smooths_the_real_lengths():
-    from training.data.peptide_model import LengthModel
+    from denovo_training.data.peptide_model import LengthModel
 
     peps = [("A",) * 8] * 90 + [("A",) * 12] * 10
     model = LengthModel.fit(peps)
@@ -188,7 +188,7 @@ def test_length_model_follows_and_smooths_the_real_lengths():
 def test_batch_draws_fitted_lengths_with_a_fallback(tmp_path):
     import copy
 
-    from training.data.noise_model import load_params
+    from denovo_training.data.noise_model import load_params
 
     rng = np.random.default_rng(0)
     lines = ["".join(rng.choice(list("AGLSTVEP"), k - 1)) + "K"
@@ -214,7 +214,7 @@ def test_batch_draws_fitted_lengths_with_a_fallback(tmp_path):
 def test_first_immonium_ion_stands_for_a1(tmp_path):
     import copy
 
-    from training.data.noise_model import load_params
+    from denovo_training.data.noise_model import load_params
 
     params = copy.deepcopy(load_params())
     imm = params["immonium"]
@@ -261,7 +261,7 @@ def test_losses_follow_the_parent_residues(tmp_path):
     import copy
 
     from denovo.core.fragments import ION_B
-    from training.data.noise_model import load_params
+    from denovo_training.data.noise_model import load_params
 
     params = copy.deepcopy(load_params())
     for fit in params["losses"].values():
@@ -289,7 +289,7 @@ def test_losses_follow_the_parent_residues(tmp_path):
 
 
 def test_basic_model_picks_peptides_by_their_basic_residues():
-    from training.data.peptide_model import BasicModel, n_basic
+    from denovo_training.data.peptide_model import BasicModel, n_basic
 
     # Real: 10-token peptides with one basic residue (9 in 10) or two.
     real = [tuple("AGLSTVEPGK")] * 90 + [tuple("AGLSKVEPGK")] * 10
@@ -313,8 +313,8 @@ def test_basic_model_picks_peptides_by_their_basic_residues():
 def test_batch_draws_fitted_basic_residues_or_not(tmp_path):
     import copy
 
-    from training.data.noise_model import load_params
-    from training.data.peptide_model import BasicModel, n_basic
+    from denovo_training.data.noise_model import load_params
+    from denovo_training.data.peptide_model import BasicModel, n_basic
 
     rng = np.random.default_rng(0)
     lines = ["".join(rng.choice(list("AGLSTVEP"), 9)) + "K" for _ in
@@ -339,7 +339,7 @@ def test_batch_draws_fitted_basic_residues_or_not(tmp_path):
 def test_internal_rates_by_charge_older_files_without(tmp_path):
     import copy
 
-    from training.data.noise_model import load_params
+    from denovo_training.data.noise_model import load_params
 
     params = copy.deepcopy(load_params())
     params["internal"]["p"] = 0.5
@@ -370,7 +370,7 @@ def test_internal_rates_by_charge_older_files_without(tmp_path):
 def test_internal_spread_widens_the_internal_counts(tmp_path):
     import copy
 
-    from training.data.noise_model import load_params
+    from denovo_training.data.noise_model import load_params
 
     params = copy.deepcopy(load_params())
     params["internal"]["p"] = 0.3

@@ -12,8 +12,8 @@ from pyteomics import mass as pmass
 from denovo.core.constants import PROTON
 from denovo.core.preprocess import PreprocessConfig, preprocess
 from denovo.core.vocab import DEFAULT_VOCABULARY
-from training.data.batch import concat, to_arrays
-from training.data.peptides import (
+from denovo_training.data.batch import concat, to_arrays
+from denovo_training.data.peptides import (
     DigestPeptides,
     ListPeptides,
     ModificationRates,
@@ -21,7 +21,7 @@ from training.data.peptides import (
     apply_modifications,
     tryptic_digest,
 )
-from training.data.synthetic import (
+from denovo_training.data.synthetic import (
     SimulationConfig,
     Simulator,
     ion_table,
@@ -187,7 +187,7 @@ def test_concat_keeps_spectra_apart():
 
 
 def test_real_dataset_excludes_and_counts(real_file):
-    from training.data.real import RealDataset, split_by_peptide
+    from denovo_training.data.real import RealDataset, split_by_peptide
 
     path = real_file("yeast_small.mzML")
     data = RealDataset([path], max_length=30)

@@ -14,16 +14,16 @@ from pyteomics import mass as pmass
 
 from denovo.cli import main
 from denovo.core.vocab import DEFAULT_VOCABULARY, END, PAD
-from training.data.curriculum import recipe_from_dict
-from training.data.synthetic import SimulationConfig, Simulator
-from training.metrics import (
+from denovo_training.data.curriculum import recipe_from_dict
+from denovo_training.data.synthetic import SimulationConfig, Simulator
+from denovo_training.metrics import (
     greedy_decode,
     peptide_metrics,
     spectrum_coverage,
     step_metrics,
 )
-from training.checkpoint import load_model_from_checkpoint
-from training.trainer import Trainer, lr_factor
+from denovo_training.checkpoint import load_model_from_checkpoint
+from denovo_training.trainer import Trainer, lr_factor
 
 TINY = {
     "model": {"max_length": 12, "dim": 32, "heads": 2, "encoder_layers": 1,
@@ -75,7 +75,7 @@ def test_resume_is_exact(tmp_path, caplog):
                    progress=False)
     part.fit(until=4)  # stops mid-stage 2, after a checkpoint
     assert part.step == 4
-    with caplog.at_level("INFO", logger="training"):
+    with caplog.at_level("INFO", logger="denovo_training"):
         resumed = Trainer(tiny_recipe(), tmp_path / "part", device="cpu",
                           progress=False,
                           resume=tmp_path / "part" / "last.ckpt")
@@ -251,7 +251,7 @@ def test_step_metrics_flip_rate_by_hand():
 
 
 def test_spectrum_coverage_of_true_and_wrong_peptides():
-    from training.data.batch import to_arrays
+    from denovo_training.data.batch import to_arrays
 
     cfg = SimulationConfig(clean_fraction=1.0, a_ions=False,
                            neutral_losses=False, max_fragment_charge=1,
@@ -314,7 +314,7 @@ def test_torchrun_two_processes_gloo(tmp_path):
 
 def _handmade_library(path, n=60):
     """An MS2PIP library written by hand (no ms2pip needed)."""
-    from training.data.ms2pip_library import FORMAT_VERSION, entry_key
+    from denovo_training.data.ms2pip_library import FORMAT_VERSION, entry_key
 
     rng = np.random.default_rng(0)
     peptides = [tuple(rng.choice(list("AGLSTVEPDN"), rng.integers(6, 11)))

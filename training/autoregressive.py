@@ -1,9 +1,9 @@
 """The autoregressive (AR) baseline: a small Casanovo-like decoder.
 
 The yardstick the Tiny Recursive Model is compared with. The peaks go
-through the TRM's own :class:`~training.model.PeakEncoder` (unchanged);
+through the TRM's own :class:`~denovo_training.model.PeakEncoder` (unchanged);
 a causal transformer decoder of ``cfg.core_layers`` post-norm
-:class:`~training.model.Block` s writes the peptide left to right,
+:class:`~denovo_training.model.Block` s writes the peptide left to right,
 cross-attending to the encoded peaks. The input at slot ``i`` is the
 embedding of the token written at slot ``i - 1``; slot 0 gets a learned
 start vector plus the precursor (mass sinusoids, projected, and charge
@@ -140,7 +140,7 @@ class AutoregressiveModel(nn.Module):
 
         ``cache`` holds per layer the self-attention keys/values of the
         earlier slots, (N, h, t, d) each, and is extended in place; the
-        arithmetic is that of :class:`~training.model.Block`.
+        arithmetic is that of :class:`~denovo_training.model.Block`.
         """
         h = x
         for i, layer in enumerate(self.decoder):

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import torch
 
-from .config import ModelConfig, from_dict, to_dict
+from denovo.core.config import from_dict, to_dict
+
+from .config import ModelConfig
 from .model import TRM
 
 __all__ = ["build_model", "load_model_from_checkpoint", "checkpoint_dict"]

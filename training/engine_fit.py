@@ -212,7 +212,7 @@ def main(argv=None) -> None:
         print(f"model weight {weight}, beam guide {guide}, drafts "
               f"{n_drafts}, scored by {scoring}")
         if args.write_model:
-            from export.onnx_export import set_fitted_settings
+            from denovo_export.onnx_export import set_fitted_settings
             set_fitted_settings(session.path, fitted)
             print(f"stored the settings in {session.path}")
     out = args.out or (args.scorer if args.model is None else None)

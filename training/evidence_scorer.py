@@ -82,7 +82,7 @@ def holdout(key: str) -> bool:
 
 def fragmentation_of_sources(split=SPLIT) -> dict:
     """Source file -> 'HCD' or 'CID', from the split file."""
-    from training.data.peptides import read_split
+    from .data.peptides import read_split
 
     if not Path(split).exists():
         return {}

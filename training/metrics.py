@@ -196,7 +196,7 @@ def validation_metrics(step_log_probs: np.ndarray, batch: dict, *,
     """All validation metrics for one batch of model outputs.
 
     ``batch`` holds NumPy arrays as from
-    :func:`training.data.batch.to_arrays` (``targets``, ``mz``,
+    :func:`denovo_training.data.batch.to_arrays` (``targets``, ``mz``,
     ``intensity``, ``mask``, ``charge``, ``precursor_mz``).
     """
     lp = np.asarray(step_log_probs, np.float32)

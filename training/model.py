@@ -17,7 +17,7 @@ guessing from nothing.
 
 Bottom-up: sinusoidal m/z features, attention, block, peak encoder,
 implied ions, carry, the model and the export wrapper (checkpoints:
-:mod:`training.checkpoint`).
+:mod:`denovo_training.checkpoint`).
 Shapes: B batch, P peaks, S = P + 2 encoder tokens, L slots, D width,
 V vocabulary, T steps, h heads, d = D / h.
 """

@@ -3,7 +3,7 @@
 Design choices, and why:
 
 * The data stream is a pure function of ``(seed, step, rank)``
-  (:func:`training.data.synthetic.step_rng`), so resuming needs no data
+  (:func:`denovo_training.data.synthetic.step_rng`), so resuming needs no data
   loader state and step ``k`` of a resumed run sees the same batch as
   step ``k`` of an uninterrupted one.
 * The learning-rate schedule depends on ``train.max_steps`` only; use
@@ -16,6 +16,11 @@ Design choices, and why:
 * Under ``torchrun`` each process draws its own batches (stream = rank),
   gradients are averaged by DistributedDataParallel, and only rank 0
   validates, logs and writes checkpoints.
+
+It stays one module of about 560 lines: :class:`Trainer` is one loop
+whose methods share its state (model, EMA, optimiser, curriculum, data
+streams), and splitting it would only pass that state around. The
+``denovo train`` glue (recipe, overrides, errors) is in :mod:`.commands`.
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ from .metrics import (
 )
 from .checkpoint import build_model, checkpoint_dict
 
-__all__ = ["Trainer", "lr_factor", "resolve_device", "run_training"]
+__all__ = ["Trainer", "lr_factor", "resolve_device"]
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +110,7 @@ def _peptide_source(data):
 
 
 class Trainer:
-    """Trains a :class:`training.model.TRM` on a :class:`Recipe`.
+    """Trains a :class:`denovo_training.model.TRM` on a :class:`Recipe`.
 
     Parameters
     ----------
@@ -563,70 +568,3 @@ def _subset(raw: RawBatch, idx: np.ndarray) -> RawBatch:
                               raw.precursor_mz[[i]], raw.charge[[i]],
                               [raw.peptides[i]]))
     return concat(parts)
-
-
-def run_training(config_path, *, out_dir, resume=None, device: str = "auto",
-                 max_steps: int | None = None, stop_at: int | None = None,
-                 overrides=(), train_files=(), val_files=(),
-                 progress: bool = True) -> dict:
-    """``denovo train``: load the recipe, apply overrides, train.
-
-    User-level problems (bad config, missing file, unreadable spectra)
-    become :class:`click.ClickException` with the message, not a
-    traceback.
-    """
-    import dataclasses
-
-    import click
-
-    from denovo.io import InputFileError
-
-    from .config import ConfigError
-    from .data.curriculum import load_recipe
-
-    rank = int(os.environ.get("RANK", "0"))
-    logging.getLogger("training").setLevel(
-        logging.INFO if rank == 0 else logging.WARNING)
-    try:
-        recipe = load_recipe(config_path, overrides)
-        if overrides:
-            log.info("recipe overrides: %s", " ".join(overrides))
-        train = recipe.train
-        if max_steps:
-            train = dataclasses.replace(train, max_steps=max_steps)
-        data = recipe.data
-        if train_files or val_files:
-            data = dataclasses.replace(
-                data, train_files=tuple(train_files) or data.train_files,
-                val_files=tuple(val_files) or data.val_files)
-        stages = recipe.curriculum
-        if train_files and all(s.real_fraction == 0 for s in stages):
-            log.warning("--train given but no curriculum stage draws real "
-                        "spectra; using real_fraction 0.5 in every stage")
-            stages = tuple(dataclasses.replace(s, real_fraction=0.5)
-                           for s in stages)
-        recipe = dataclasses.replace(recipe, train=train, data=data,
-                                     curriculum=stages)
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(out / "train.log")
-        handler.setFormatter(logging.Formatter(
-            "%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        logging.getLogger("training").addHandler(handler)
-        try:
-            trainer = Trainer(recipe, out, device=device, resume=resume,
-                              progress=progress)
-            result = trainer.fit(until=stop_at)
-        finally:
-            logging.getLogger("training").removeHandler(handler)
-            handler.close()
-    except (ConfigError, InputFileError, FileNotFoundError,
-            ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
-    if trainer.is_main:
-        click.echo(f"trained {trainer.step} steps; checkpoints in {out}")
-        for key in ("val_token_accuracy", "val_sequence_accuracy",
-                    "real_token_accuracy", "real_sequence_accuracy"):
-            if key in result:
-                click.echo(f"  {key}: {result[key]:.4f}")
-    return result

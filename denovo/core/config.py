@@ -1,25 +1,34 @@
-"""The typed config loader every configuration of denovo uses.
+"""Typed config loader: YAML and dicts into frozen dataclasses.
 
-Defaults live in frozen dataclasses; a mapping (YAML, JSON, a model
-file's metadata) only overrides them. :func:`from_dict` takes each key's
-type from the dataclass field, converts what is safe to convert (a list
-into a tuple, an int into a float), rejects unknown keys and values of the
-wrong type, and names the offending key and source in the error, so a
-typo never silently falls back to a default. Nested dataclass fields are
-loaded recursively. Torch-free: the runtime (engine settings) and the
-training side (model, loss, training configs) share it.
+The loader (:func:`from_dict`, :func:`load_yaml`) takes each key's type
+from the dataclass field, converts what is safe to convert (a YAML list
+into a tuple, an int into a float), rejects unknown keys and values of
+the wrong type, and names the offending key and file in the error, so a
+typo in a config never silently falls back to a default. It lives here,
+torch-free, so the runtime (the engine's fitted settings,
+:mod:`denovo.core.settings`) and the torch side (model, loss and training
+configs) share one loader.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
 from pathlib import Path
 from typing import Any, Mapping, TypeVar
 
-__all__ = ["ConfigError", "from_dict", "to_dict", "read_yaml",
-           "apply_overrides", "load_yaml"]
+import yaml
+
+__all__ = [
+    "ConfigError",
+    "from_dict",
+    "to_dict",
+    "load_yaml",
+    "read_yaml",
+    "apply_overrides",
+]
 
 T = TypeVar("T")
 
@@ -156,8 +165,6 @@ def to_dict(config: Any) -> dict:
 
 def read_yaml(path: str | Path):
     """Parsed YAML of ``path`` ({} when empty); errors name the file."""
-    import yaml
-
     try:
         with Path(path).open(encoding="utf-8") as fh:
             data = yaml.safe_load(fh)
@@ -177,10 +184,6 @@ def apply_overrides(data: Mapping, overrides) -> dict:
     stage. Missing mappings are created; unknown keys are left for the
     config loaders to reject.
     """
-    import copy
-
-    import yaml
-
     data = copy.deepcopy(dict(data))
     for item in overrides:
         key, sep, text = item.partition("=")

@@ -6,10 +6,10 @@ confidence is a logistic model over what the engine knows about a
 candidate when it reports it — its rank score, its lead over the best
 other candidate of the spectrum, the evidence and model terms per
 cleavage, length, charge and precursor mass error — fitted on annotated
-train-side spectra the model never saw (``python -m training.engine_fit``),
-never on dev. Its parameters travel in the model file with the evidence
-scorer, one set per ranking mode, because the terms differ between
-modes.
+train-side spectra the model never saw
+(``python -m denovo_training.engine_fit``), never on dev. Its parameters
+travel in the model file with the evidence scorer, one set per ranking
+mode, because the terms differ between modes.
 """
 
 from __future__ import annotations

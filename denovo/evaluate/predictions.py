@@ -44,6 +44,10 @@ CSV ``scan``, when it joined by index). When more than half of the
 joined predictions disagree, :func:`join` stops with an error (wrong
 ``--truth``?) unless ``allow_partial``; the disagreeing ones are never
 scored.
+
+The module stays whole (about 500 lines): reading, joining and checking
+share the spectrum-reference parsing and the prediction records, and the
+rules above are easier to keep consistent in one place.
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ DEFAULT_FP_RATE = 1e-3
 def _key(peptide) -> str:
     from ..core.peptide import peptide_key
     if isinstance(peptide, str):
-        from .pipeline import peptide_key as text_key
+        from .peptide_lists import peptide_key as text_key
         return text_key(peptide)
     return peptide_key(peptide)
 
@@ -191,7 +191,7 @@ def training_peptides_metadata(real: Iterable, simulated: Iterable = (), *,
     ----------
     real
         Real annotated training peptides (token tuples or text in any
-        notation :func:`denovo.evaluate.pipeline.peptide_key` reads).
+        notation :func:`denovo.evaluate.peptide_lists.peptide_key` reads).
     simulated
         Simulated training peptides; stored in a Bloom filter sized for
         ``fp_rate``. Empty: no filter.
@@ -215,13 +215,13 @@ def read_peptide_file(path) -> set[str]:
     A tab-separated file whose header has a ``key`` or ``peptide`` column
     (``configs/real_split.tsv``) gives that column, only the rows whose
     ``split`` is ``train`` when it has a split column; anything else is
-    read by :func:`denovo.evaluate.pipeline.read_peptide_list`.
+    read by :func:`denovo.evaluate.peptide_lists.read_peptide_list`.
     """
     import csv
     import gzip
     from pathlib import Path
 
-    from .pipeline import peptide_key, read_peptide_list
+    from .peptide_lists import peptide_key, read_peptide_list
 
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open

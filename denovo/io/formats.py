@@ -15,7 +15,7 @@ from pathlib import Path
 from .errors import InputFileError
 
 __all__ = ["FORMATS", "detect_format", "is_gzipped", "open_binary",
-           "open_text", "count_spectra"]
+           "open_text", "announced_count", "count_spectra"]
 
 FORMATS = ("mgf", "mzml", "mzxml", "msp")
 _EXTENSIONS = {".mgf": "mgf", ".mzml": "mzml", ".mzxml": "mzxml",
@@ -85,8 +85,21 @@ def detect_format(path) -> str:
         "optionally gzipped)", position="start of file")
 
 
+_COUNT = {"mzml": re.compile(rb"<spectrumList\b[^>]*?\bcount=\"(\d+)\""),
+          "mzxml": re.compile(rb"<msRun\b[^>]*?\bscanCount=\"(\d+)\"")}
 _BLOCK_START = {"mgf": re.compile(rb"(?m)^[ \t]*BEGIN IONS"),
                 "msp": re.compile(rb"(?mi)^[ \t]*name:")}
+
+
+def announced_count(path, fmt: str) -> int | None:
+    """Spectra an mzML/mzXML says it holds (all MS levels), from its head."""
+    with open_binary(path) as fh:
+        try:
+            head = fh.read(1 << 16)
+        except (EOFError, OSError):
+            return None
+    m = _COUNT[fmt].search(head)
+    return int(m.group(1)) if m else None
 
 
 def count_spectra(path) -> int | None:
@@ -100,7 +113,6 @@ def count_spectra(path) -> int | None:
     try:
         fmt = detect_format(path)
         if fmt in ("mzml", "mzxml"):
-            from .mzml import announced_count
             return announced_count(path, fmt)
         pattern, n, tail = _BLOCK_START[fmt], 0, b""
         with open_binary(path) as fh:

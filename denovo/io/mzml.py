@@ -28,7 +28,7 @@ import numpy as np
 
 from ._build import BAD_CHARGE, Builder
 from .errors import InputFileError
-from .formats import open_binary
+from .formats import announced_count, open_binary
 from .spectrum import Spectrum
 
 __all__ = ["read_mzml", "read_mzxml", "scan_number"]
@@ -36,8 +36,6 @@ __all__ = ["read_mzml", "read_mzxml", "scan_number"]
 log = logging.getLogger("denovo.io")
 
 _SCAN = re.compile(r"\bscan=(\d+)")
-_COUNT = {"mzml": re.compile(rb"<spectrumList\b[^>]*?\bcount=\"(\d+)\""),
-          "mzxml": re.compile(rb"<msRun\b[^>]*?\bscanCount=\"(\d+)\"")}
 # A spectrum start tag, or the mzML MS level parameter inside it.
 _TAGS = {"mzml": re.compile(
     rb"<spectrum\s([^>]*)>|accession=\"MS:1000511\"[^>]*?value=\"(\d+)\""),
@@ -104,17 +102,6 @@ def _mzxml_fields(item: dict) -> dict:
         rt=_seconds(item.get("retentionTime")),
         native_id=f"scan={num}" if num is not None else None,
         scan=int(num) if num is not None else None, title=None)
-
-
-def announced_count(path, fmt: str) -> int | None:
-    """Spectra the file says it holds (all MS levels), from its head."""
-    with open_binary(path) as fh:
-        try:
-            head = fh.read(1 << 16)
-        except (EOFError, OSError):
-            return None
-    m = _COUNT[fmt].search(head)
-    return int(m.group(1)) if m else None
 
 
 def lost_spectra(path, fmt: str, first: int) -> list[tuple]:

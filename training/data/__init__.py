@@ -2,7 +2,7 @@
 batching through the shared preprocessing, and the curriculum.
 
 Import submodules directly; this package re-exports nothing, so that
-``training.config`` can be imported without pulling in the generator.
+``denovo_training.config`` can be imported without pulling in the generator.
 """
 
 __all__: list[str] = []

@@ -106,7 +106,7 @@ def to_arrays(raw: RawBatch, *, preprocess=None, max_length: int = 32,
 
 def collate(raw: RawBatch, *, preprocess=None, max_length: int = 32,
             vocabulary: Vocabulary = DEFAULT_VOCABULARY) -> dict:
-    """Torch tensors for :meth:`training.model` forward plus targets."""
+    """Torch tensors for :meth:`denovo_training.model` forward plus targets."""
     import torch
 
     arrays = to_arrays(raw, preprocess=preprocess, max_length=max_length,

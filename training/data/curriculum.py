@@ -17,20 +17,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
-from training.config import (
+from denovo.core.config import (
     ConfigError,
-    LossConfig,
-    ModelConfig,
-    TrainConfig,
     apply_overrides,
     from_dict,
     read_yaml,
     to_dict,
 )
+from ..config import LossConfig, ModelConfig, TrainConfig
 
 from .peptides import ModificationRates
 from .synthetic import SimulationConfig
@@ -40,19 +37,12 @@ __all__ = [
     "CurriculumStage",
     "DataConfig",
     "Recipe",
-    "default_recipe_path",
     "load_recipe",
     "recipe_from_dict",
 ]
 
 log = logging.getLogger(__name__)
 
-
-
-def default_recipe_path() -> Path:
-    """The bundled default recipe, ``denovo/configs/default.yaml``."""
-    return Path(str(resources.files("denovo") / "configs"
-                    / "default.yaml"))
 
 
 @dataclass(frozen=True)
@@ -71,14 +61,14 @@ class DataConfig:
     train_files: tuple[str, ...] = ()  # annotated real spectra
     val_files: tuple[str, ...] = ()  # annotated real spectra
     val_synthetic: int = 256  # held-out synthetic validation spectra
-    # Realistic simulation (training.data.realistic): MS2PIP library
+    # Realistic simulation (denovo_training.data.realistic): MS2PIP library
     # directory, and a peptide split file (configs/real_split.tsv) whose
     # dev peptides are never simulated for training.
     library: str = ""
     exclude_split: str = ""
     # Drafts for a draft-conditioned model (model.draft): shares of blank
     # drafts and of the evidence search's peptides; the rest are the
-    # truth corrupted like the search's mistakes (training.data.drafts).
+    # truth corrupted like the search's mistakes (denovo_training.data.drafts).
     draft_blank: float = 0.2
     draft_search: float = 0.45
 
@@ -245,14 +235,13 @@ def recipe_from_dict(data: Mapping[str, Any], *,
         curriculum=tuple(stages))
 
 
-def load_recipe(path: str | Path | None = None,
-                overrides=()) -> Recipe:
-    """Load a recipe YAML; ``None`` loads the bundled default recipe.
+def load_recipe(path: str | Path, overrides=()) -> Recipe:
+    """Load a recipe YAML (the default one is ``configs/default.yaml``).
 
     ``overrides`` are ``KEY.PATH=VALUE`` strings (see
-    :func:`training.config.apply_overrides`).
+    :func:`denovo.core.config.apply_overrides`).
     """
-    path = Path(path) if path is not None else default_recipe_path()
+    path = Path(path)
     data = read_yaml(path)
     if overrides:
         data = apply_overrides(data, overrides)

@@ -1,6 +1,6 @@
 """Fitted rates of ions that derive from a parent ion or a residue.
 
-Kept apart from :mod:`.noise_model` (which fits everything) and shared
+Kept apart from :mod:`.noise_fit` (which fits everything) and shared
 with :mod:`.annotate` and :mod:`.realistic`, so the fit and the simulator
 ask the same questions of a fragment. What real HCD spectra show:
 

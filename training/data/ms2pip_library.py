@@ -7,7 +7,8 @@ peptidoforms once. The library is a directory of ``.npz`` shards plus a
 ``manifest.json``; the plan of what to predict is written first, so an
 interrupted build resumes at the first missing shard::
 
-    python -m training.data.ms2pip_library --out runs/ms2pip_lib --n 30000
+    python -m denovo_training.data.build_library --out runs/ms2pip_lib \\
+        --n 30000
 
 Each entry is one peptidoform at one precursor charge: a float16 array
 ``[4, n - 1]`` of linear intensities of b, y, b2+, y2+ (ion index 1..n-1),
@@ -23,7 +24,6 @@ it is installed, else by the heuristic model.
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import logging
@@ -350,32 +350,3 @@ class LibraryIntensity:
         value = np.where(minor, value * config.minor_ion_scale, value)
         use = known[ions.spectrum] & (ions.charge <= 2)
         return np.where(use, value, out).astype(np.float32)
-
-
-def _main(argv=None) -> None:
-    from .realistic import RealisticPeptides
-
-    parser = argparse.ArgumentParser(
-        prog="python -m training.data.ms2pip_library",
-        description="Build (or resume) an MS2PIP intensity library.")
-    parser.add_argument("--out", required=True, help="library directory")
-    parser.add_argument("--n", type=int, default=30000,
-                        help="distinct peptidoforms (x 3 charges)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--processes", type=int, default=1)
-    parser.add_argument("--chunk", type=int, default=5000)
-    parser.add_argument("--data", default="../shared/data",
-                        help="shared data directory (FASTA, peptides)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
-    peptides: list = []
-    if not (Path(args.out) / "plan.txt.gz").exists():
-        source = RealisticPeptides.from_data_dir(args.data)
-        peptides = source.unique(np.random.default_rng(args.seed), args.n)
-    build_library(args.out, peptides, chunk=args.chunk,
-                  processes=args.processes)
-
-
-if __name__ == "__main__":
-    _main()

@@ -1,7 +1,7 @@
 """Peptide sources for simulation: random, from a list file, from a FASTA.
 
 A source only decides *which* peptides are simulated; the generator in
-:mod:`training.data.synthetic` turns them into spectra. Sources are
+:mod:`denovo_training.data.synthetic` turns them into spectra. Sources are
 pluggable: anything with a ``sample(rng, n, min_length=, max_length=)``
 method returning tuples of vocabulary token names works, so a later issue
 can plug in real peptide lists without touching the generator.

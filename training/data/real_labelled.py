@@ -1,7 +1,7 @@
 """The labelled real spectra every fitted model of issue 5 learns from.
 
-Kept apart from :mod:`.noise_model` (which re-exports both names) so
-the fitting code stays short.
+Kept apart from the fit (:mod:`.noise_fit`) so the fitting code stays
+short.
 """
 
 from __future__ import annotations

@@ -2,12 +2,12 @@
 
 It assembles the parts of issue 5 behind the generator's interface
 (``batch(rng, size, config) -> RawBatch``), so the trainer can use it
-wherever it uses :class:`training.data.synthetic.Simulator`:
+wherever it uses :class:`denovo_training.data.synthetic.Simulator`:
 
 * peptides: tryptic digests of real proteomes (<= 2 missed cleavages,
   6-35 residues) mixed with the ProteomeTools peptide list, or the
   peptidoforms of an MS2PIP library; modifications at
-  :class:`~training.data.peptides.ModificationRates`;
+  :class:`~denovo_training.data.peptides.ModificationRates`;
 * lengths and charges: fitted on the real spectra
   (:mod:`.peptide_model`), so fresh peptides are as long as identified
   real ones, not as long as a digest's;
@@ -18,6 +18,11 @@ wherever it uses :class:`training.data.synthetic.Simulator`:
 
 All intensities are drawn relative to the most intense b/y peak, the unit
 the noise model was fitted in.
+
+The module stays whole (about 470 lines): most of it is
+:class:`RealisticSimulator`, whose ion kinds draw from one shared fitted
+parameter set and must stay in step with :mod:`.noise_fit`, which
+calibrates them by simulating through it.
 """
 
 from __future__ import annotations

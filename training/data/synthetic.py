@@ -4,7 +4,7 @@ The generator is a pipeline of three pluggable parts, so a later issue can
 swap in MS2PIP intensities, real peptides and a noise model fitted to real
 spectra without touching the rest:
 
-* a peptide source (:mod:`training.data.peptides`),
+* a peptide source (:mod:`denovo_training.data.peptides`),
 * an intensity model: ``predict(ions, rng) -> float32 intensities``,
 * a noise model: ``sample(rng, precursor_mz, config) -> (counts, mz,
   intensity)``.
