@@ -256,5 +256,7 @@ def test_settings_round_trip_and_version_check(tmp_path):
 def test_packaged_scorer_loads_and_fits_the_kernel():
     scorer = load_default().scorer
     assert len(scorer.weights) == ev.N_FEATURES
-    assert scorer.provenance.get("command", "").startswith(
-        "python -m training.evidence_scorer")
+    # the record keeps the module name the scorer was fitted with
+    assert scorer.provenance.get("command", "").startswith((
+        "python -m denovo_training.evidence_scorer",
+        "python -m training.evidence_scorer"))

@@ -58,6 +58,6 @@ def test_fit_learns_ladders_and_reads_them_back(tmp_path):
     assert s[y].mean() > s[~y].mean() + 2  # true cleavages score higher
     assert "ranker_kept" in record and record["n_spectra"] == 80
     assert scorer.provenance["command"].startswith(
-        "python -m training.evidence_scorer")
+        "python -m denovo_training.evidence_scorer")
     top, anywhere = search_recall(examples, fitted)
     assert top >= 0.6 and anywhere >= top

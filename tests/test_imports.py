@@ -19,11 +19,7 @@ PACKAGES = {"denovo": "denovo", "training": "denovo_training",
 # Circles being fixed elsewhere; each entry is the sorted tuple of the
 # modules of one strongly connected component. Empty this list, don't
 # add to it.
-KNOWN_CYCLES = {
-    # engine: pipeline builds clusters, cluster runs the pipeline (the
-    # lead is untangling it in the engine files).
-    ("denovo.engine.cluster", "denovo.engine.pipeline"),
-}
+KNOWN_CYCLES: set = set()  # none left; an entry needs a reason
 
 
 def _modules() -> dict[str, Path]:

@@ -1,10 +1,9 @@
 """Fit the engine's ranking weight and confidence for a model.
 
-    python -m training.engine_fit                        # package scorer,
-                                                         # evidence mode
-    python -m training.engine_fit --model default --write-model
+    python -m denovo_training.engine_fit     # package scorer, evidence mode
+    python -m denovo_training.engine_fit --model default --write-model
 
-The evidence scorer (``python -m training.evidence_scorer``) says how
+The evidence scorer (``python -m denovo_training.evidence_scorer``) says how
 strong a cleavage is; this command fits what sits on top of it, on
 annotated **train-side** spectra only:
 
@@ -158,7 +157,7 @@ def main(argv=None) -> None:
     decode = DecodeConfig(top_k=64)
     confidence = dict(fitted.rank.confidence or {})
     args_text = " ".join(sys.argv[1:] if argv is None else argv)
-    record = {"command": "python -m training.engine_fit " + args_text,
+    record = {"command": "python -m denovo_training.engine_fit " + args_text,
               "date": time.strftime("%Y-%m-%d")}
     if args.model is None:
         held = [ex for ex in examples if holdout(ex.key)]

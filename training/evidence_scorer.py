@@ -1,7 +1,7 @@
 """Fit the cleavage scorer of the evidence search on annotated spectra.
 
-    python -m training.evidence_scorer                      # train split
-    python -m training.evidence_scorer --train a.mgf --out scorer.json
+    python -m denovo_training.evidence_scorer           # train split
+    python -m denovo_training.evidence_scorer --train a.mgf --out scorer.json
 
 Every spectrum proposes candidate prefix masses (each peak read as a b or
 y ion); those within the fragment tolerance of a true cleavage of its
@@ -332,7 +332,7 @@ def fit(train_paths, *, config: EvidenceConfig | None = None,
             "+ learned peptide ranker" if tuned.rank.ranker
             else "linear, tuned search settings"]["heldout_recall"],
         "date": time.strftime("%Y-%m-%d"),
-        "command": "python -m training.evidence_scorer"}))
+        "command": "python -m denovo_training.evidence_scorer"}))
     record["seconds"] = time.time() - start
     return tuned, record
 
@@ -459,7 +459,7 @@ def main(argv=None) -> None:
     fitted.save(args.out)
     print(f"wrote {args.out}")
     if args.report:
-        record["command"] = ("python -m training.evidence_scorer "
+        record["command"] = ("python -m denovo_training.evidence_scorer "
                              + " ".join(argv or []))
         record["date"] = time.strftime("%Y-%m-%d")
         write_report(record, args.report)

@@ -3,8 +3,8 @@
 Two concerns, two types: :class:`~denovo.core.evidence.EvidenceScorer`
 says how strong a cleavage is; :class:`RankSettings` holds everything the
 fitting commands choose on top of it (``python -m
-training.evidence_scorer`` the search priors and the peptide ranker,
-``python -m training.engine_fit`` the model's weight, the beam guide,
+denovo_training.evidence_scorer`` the search priors and the peptide ranker,
+``python -m denovo_training.engine_fit`` the model's weight, the beam guide,
 the drafts and the confidence calibrations). :class:`FittedSettings`
 pairs them, as a model file carries them: one flat JSON object (the
 format every earlier file has, so they keep loading), read and written
@@ -106,5 +106,5 @@ def load_default() -> FittedSettings:
     if not DEFAULT_SCORER_PATH.exists():
         raise FileNotFoundError(
             f"{DEFAULT_SCORER_PATH} is missing: fit it with "
-            "`python -m training.evidence_scorer`")
+            "`python -m denovo_training.evidence_scorer`")
     return FittedSettings.load(DEFAULT_SCORER_PATH)

@@ -27,7 +27,7 @@ Modes: ``hybrid`` (both sources, both terms: the default), ``evidence``
 (the search and the evidence term alone: no neural model runs) and
 ``model`` (the model's beam and its score alone, as before the search
 existed: for ablation). The weights are fitted on train-side spectra the
-model never saw (:mod:`training.engine_fit`).
+model never saw (:mod:`denovo_training.engine_fit`).
 """
 
 from __future__ import annotations
