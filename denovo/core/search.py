@@ -188,6 +188,7 @@ class EvidenceSearch:
         self.evidence: EvidenceConfig = scorer.config
         self.tables = EdgeTables(vocabulary, rank)
         self._names = [t.name for t in vocabulary.tokens]
+        self._index = {name: i for i, name in enumerate(self._names)}
         self._masses = np.ascontiguousarray(vocabulary.masses, np.float64)
         self._nterm = np.ascontiguousarray(vocabulary.n_terminal, np.bool_)
         self._prior = self.tables.token_prior
@@ -272,9 +273,9 @@ class EvidenceSearch:
     def _collect(self, found: dict, tokens, lengths, scores, iso) -> None:
         """Kernel rows -> ``found`` (token names -> :class:`Found`), the
         best score of each peptide, too short ones left out."""
-        names = self._names
+        name = self._names.__getitem__
         for f in np.flatnonzero(lengths >= self.config.min_length):
-            toks = tuple(names[t] for t in tokens[f, :lengths[f]])
+            toks = tuple(map(name, tokens[f, :lengths[f]].tolist()))
             if toks not in found or found[toks].score < scores[f]:
                 found[toks] = Found(toks, float(scores[f]), int(iso[f]))
 
@@ -305,9 +306,13 @@ class EvidenceSearch:
         width = max((len(p) for p in peptides), default=1)
         tokens = np.full((len(peptides), max(width, 1)), -1, np.int64)
         lengths = np.zeros(len(peptides), np.int64)
-        index = self.vocabulary.index
+        index = self._index
         for i, pep in enumerate(peptides):
-            tokens[i, :len(pep)] = [index(t) for t in pep]
+            try:
+                tokens[i, :len(pep)] = [index[t] for t in pep]
+            except KeyError:  # the vocabulary's own error names the token
+                tokens[i, :len(pep)] = [self.vocabulary.index(t)
+                                        for t in pep]
             lengths[i] = len(pep)
         return tokens, lengths
 

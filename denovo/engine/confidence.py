@@ -27,17 +27,26 @@ NO_RIVAL_LEAD = 10.0  # lead of a candidate that has no rival
 
 
 def candidate_features(scores, terms, lengths, charge,
-                       mass_errors=None) -> np.ndarray:
-    """Feature rows ``[n, len(FEATURES)]`` for the ranked candidates of one
-    spectrum at one charge (``scores`` best first, ``terms`` dicts,
-    ``mass_errors`` |precursor - peptide| in ppm at the best isotope
-    error, 0 when not given)."""
+                       mass_errors=None, rows: int | None = None
+                       ) -> np.ndarray:
+    """Feature rows ``[rows, len(FEATURES)]`` for the first ``rows`` (all
+    by default) ranked candidates of one spectrum at one charge
+    (``scores`` of every candidate, best first; ``terms`` dicts,
+    ``lengths`` and ``mass_errors`` — |precursor - peptide| in ppm at the
+    best isotope error, 0 when not given — of at least those rows)."""
     scores = np.asarray(scores, np.float64)
     n = scores.size
-    out = np.zeros((n, len(FEATURES)))
-    for k in range(n):
-        others = np.delete(scores, k)
-        lead = (scores[k] - others.max()) if others.size else NO_RIVAL_LEAD
+    rows = n if rows is None else min(rows, n)
+    out = np.zeros((rows, len(FEATURES)))
+    if n == 0:
+        return out
+    # the best rival of each candidate: the top score, or the second for
+    # the top candidate itself
+    best = int(np.argmax(scores))
+    second = np.delete(scores, best).max() if n > 1 else None
+    for k in range(rows):
+        rival = scores[best] if k != best else second
+        lead = (scores[k] - rival) if rival is not None else NO_RIVAL_LEAD
         length = max(int(lengths[k]), 1)
         t = terms[k]
         model = t.get("model", 0.0)

@@ -183,19 +183,21 @@ class Ranker:
             terms["model"] = model
             total = rank_score(total, model, self.settings.model_weight)
         order = np.argsort(-total, kind="stable")
+        kept = order[:keep]
         entries = []
-        for k in order:
+        for k in kept:
             entry = {name: float(v[k]) for name, v in terms.items()}
             entry["source"] = pool[peptides[k]]
             entries.append(entry)
         if self.confidence is not None:
             probs = self.confidence(candidate_features(
-                total[order], entries, lengths[order], row.charge,
-                self._mass_errors(tokens[order], row.mass)))
+                total[order], entries, lengths[kept], row.charge,
+                self._mass_errors(tokens[kept], row.mass),
+                rows=len(kept)))
             for entry, p in zip(entries, probs, strict=True):
                 entry["confidence"] = float(p)
         ranked = []
-        for k, entry in list(zip(order, entries, strict=True))[:keep]:
+        for k, entry in zip(kept, entries, strict=True):
             pep = peptides[k]
             aa = self._aa_scores(row, pep, merged, tokens[k, :lengths[k]])
             ranked.append(Ranked(
