@@ -97,7 +97,7 @@ def listed_keys(directory: Path) -> set[str]:
         if path.name.removesuffix(".gz").endswith(".csv"):
             column = lines[0].split(",").index("sequence")
             lines = [ln.split(",")[column] for ln in lines[1:]]
-        keys.update(s.upper().replace("I", "L") for s in lines if s)
+        keys.update(peptide_key(s) for s in lines if s)
     return keys
 
 

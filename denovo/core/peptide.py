@@ -278,12 +278,22 @@ def plain_sequence(peptide, *,
     return "".join(t.residue for t in _tokens(peptide, vocabulary))
 
 
+_FLANKS = re.compile(r"^[A-Za-z_\-]\.(.+)\.[A-Za-z_\-]$")
+_NOT_RESIDUE = re.compile(r"\[[^\]]*\]|\([^)]*\)|[^A-Za-z]")
+
+
 def peptide_key(peptide) -> str:
     """Bare residues with I written as L.
 
     Spectra are split and "seen" peptides are recognised by this key, so
     that I/L variants and modified forms of a peptide stay together.
+    Takes vocabulary tokens, or text in any common notation (flanking
+    residues, bracketed modifications and mass deltas are dropped).
     """
+    if isinstance(peptide, str):
+        m = _FLANKS.match(peptide.strip())
+        text = m.group(1) if m else peptide
+        return _NOT_RESIDUE.sub("", text).upper().replace("I", "L")
     return "".join(t[0] for t in peptide if not t.endswith("-")) \
         .replace("I", "L")
 

@@ -6,7 +6,7 @@ submits each chunk to a Dask worker, which runs the same
 from the same keyword arguments) and sends back the results without their
 spectra. The driver puts each spectrum back into its result and hands the
 results on in input order, so reading, writing, the summary and the exit
-codes are those of :func:`~denovo.engine.pipeline.sequence_files`.
+codes are those of :func:`~denovo.engine.run.sequence_files`.
 
 Outputs are identical to a single-process run: a chunk always ends where
 the engine would close a read-ahead window anyway, so every model batch

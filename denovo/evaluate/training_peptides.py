@@ -32,6 +32,8 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
+from ..core.peptide import peptide_key
+
 __all__ = [
     "METADATA_KEY",
     "BloomFilter",
@@ -46,12 +48,6 @@ FORMAT_VERSION = 1
 DEFAULT_FP_RATE = 1e-3
 
 
-def _key(peptide) -> str:
-    from ..core.peptide import peptide_key
-    if isinstance(peptide, str):
-        from .peptide_lists import peptide_key as text_key
-        return text_key(peptide)
-    return peptide_key(peptide)
 
 
 def _hashes(key: str) -> tuple[int, int]:
@@ -191,13 +187,13 @@ def training_peptides_metadata(real: Iterable, simulated: Iterable = (), *,
     ----------
     real
         Real annotated training peptides (token tuples or text in any
-        notation :func:`denovo.evaluate.peptide_lists.peptide_key` reads).
+        notation :func:`denovo.core.peptide.peptide_key` reads).
     simulated
         Simulated training peptides; stored in a Bloom filter sized for
         ``fp_rate``. Empty: no filter.
     """
-    real_keys = sorted({k for k in map(_key, real) if k})
-    sim_keys = {k for k in map(_key, simulated) if k}
+    real_keys = sorted({k for k in map(peptide_key, real) if k})
+    sim_keys = {k for k in map(peptide_key, simulated) if k}
     bloom = None
     if sim_keys:
         bloom = BloomFilter.for_items(len(sim_keys), fp_rate)
@@ -221,7 +217,7 @@ def read_peptide_file(path) -> set[str]:
     import gzip
     from pathlib import Path
 
-    from .peptide_lists import peptide_key, read_peptide_list
+    from .peptide_lists import read_peptide_list
 
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
