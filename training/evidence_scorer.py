@@ -20,8 +20,13 @@ runs inside the Numba search.
 
 Only train-side spectra are read (``runs/real/train.mgf`` by default,
 from ``benchmarks/real_split.py --mgf``). Writes the scorer JSON
-(``denovo/configs/evidence_scorer.json`` by default) and, with
+(``denovo/configs/evidence_scorer.json`` by default: the cleavage scorer
+and the search's rank settings, :class:`denovo.core.settings.
+FittedSettings`) and, with
 ``--report``, a Markdown/JSON record of the comparison.
+
+The module stays whole (~450 lines): the examples, the fit and its report
+belong to one command, and each step is used only by it.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ intensity-rank feature ``max(0, 1 - log2(rank) / 8)`` (the base peak is
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -117,11 +117,8 @@ class EvidenceConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "EvidenceConfig":
-        names = {f.name for f in fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise ValueError(f"unknown evidence settings: {sorted(unknown)}")
-        return cls(**data)
+        """Settings over the defaults (the typed loader)."""
+        return from_dict(cls, data, source="evidence settings")
 
 
 @njit(cache=True, nogil=True)

@@ -12,6 +12,9 @@ index arrays, validate them and call the kernels.
 Fragment order is fixed: for each ion type of the config, for each charge,
 for each loss, ion index 1..n-1; immonium ions (one per distinct residue
 token) come last.
+
+The module stays whole (~400 lines): one kernel family, its
+configuration and the wrappers that validate inputs for it.
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ import numpy as np
 from numba import njit
 from numpy.typing import ArrayLike
 
+from .config import from_dict
 from .constants import ELEMENT_MASS
 from .sorting import argsort_stable, kth_smallest
 
@@ -217,19 +218,14 @@ class PreprocessConfig:
     @classmethod
     def from_dict(cls, data: dict, *, partial: bool = False
                   ) -> "PreprocessConfig":
-        """Settings from :meth:`to_dict`; unknown keys are an error.
+        """Settings from :meth:`to_dict` (the typed loader,
+        :mod:`denovo.core.config`); unknown keys are an error.
 
         Missing keys are an error too unless ``partial`` (overrides on top
         of the defaults), so a model's metadata cannot silently fall back.
         """
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"unknown preprocessing settings: {unknown}")
-        missing = sorted(names - set(data))
-        if missing and not partial:
-            raise ValueError(f"missing preprocessing settings: {missing}")
-        return cls(**data)
+        return from_dict(cls, data, source="preprocessing settings",
+                         partial=partial)
 
     def kernel_args(self) -> tuple:
         """Positional settings for the kernels, after ``charge``."""
