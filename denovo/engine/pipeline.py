@@ -31,7 +31,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NamedTuple
 
 import numpy as np
 
@@ -39,7 +39,8 @@ from ..core.constants import PROTON
 from ..core.decode import BeamGuide, DecodeConfig, Decoder
 from ..core.fragments import fragment_mz
 from ..core.match import match
-from ..core.preprocess import PreprocessConfig, preprocess_batch
+from ..core.preprocess import (PreprocessConfig, PreprocessedBatch,
+                               preprocess_batch)
 from ..core.search import SearchConfig
 from ..core.settings import FittedSettings, load_default
 from ..core.vocab import DEFAULT_VOCABULARY
@@ -69,6 +70,14 @@ class EngineConfig:
             raise ValueError("charges must be positive integers")
         if self.threads < 0:
             raise ValueError("threads must be >= 0")
+
+
+class ModelBatch(NamedTuple):
+    """A window's rows as the model sees them (row ``Row.batch_row``)."""
+
+    peaks: PreprocessedBatch
+    mass: np.ndarray  # neutral precursor mass per row
+    charge: np.ndarray
 
 
 def timed(iterable: Iterable, seconds: dict, stage: str) -> Iterator:
@@ -161,20 +170,20 @@ class Engine:
 
     def sequence(self, spectra: list) -> list[Result]:
         """Results of one window of spectra (all stages, in order)."""
-        rows = self._rows(spectra)
-        rows = self._with_peaks(rows, spectra)
+        rows, batch = self._preprocess(self._rows(spectra))
         if self.mode != "model":
             self._stage("evidence", self.ranker.find, rows)
             modelled = [r for r in rows if r.found]
         else:
             modelled = rows
         if self.session is not None:
-            self._run_model(modelled)
+            self._run_model(modelled, batch)
         matches: list[list[Match]] = [[] for _ in spectra]
         ranked = self._stage("evidence", self._rank, rows)
         for row, row_matches in zip(rows, ranked, strict=True):
             matches[row.index].extend(row_matches)
-        return [self._result(s, matches[i], self._has_peaks.get(i, False))
+        has_peaks = {row.index for row in rows}
+        return [self._result(s, matches[i], i in has_peaks)
                 for i, s in enumerate(spectra)]
 
     def _rows(self, spectra: list) -> list[Row]:
@@ -194,30 +203,25 @@ class Engine:
                                 peaks))
         return rows
 
-    def _with_peaks(self, rows: list[Row], spectra: list) -> list[Row]:
-        """The rows that keep peaks: after the model's preprocessing when
-        a model runs (kept for its batches), else any raw peak."""
-        self._has_peaks = {}
+    def _preprocess(self, rows: list[Row]) -> tuple[list, ModelBatch]:
+        """The rows that keep peaks — after the model's preprocessing when
+        a model runs, else any raw peak — and the model's view of the
+        window (None without a model)."""
         if self.session is None:
-            kept = [r for r in rows if r.spectrum.mz.size > 0]
-            self._batch = None
-        else:
-            start = time.perf_counter()
-            self._mass = np.array([r.mass for r in rows], np.float64)
-            self._charge = np.array([r.charge for r in rows], np.int64)
-            self._batch = preprocess_batch(
-                [r.spectrum.mz for r in rows],
-                [r.spectrum.intensity for r in rows],
-                np.array([r.spectrum.precursor_mz for r in rows],
-                         np.float64), self._charge,
-                config=self.preprocess)
-            for k, r in enumerate(rows):
-                r.batch_row = k
-            kept = [r for r in rows if self._batch.n_peaks[r.batch_row] > 0]
-            self.stage_seconds["preprocess"] += time.perf_counter() - start
-        for r in kept:
-            self._has_peaks[r.index] = True
-        return kept
+            return [r for r in rows if r.spectrum.mz.size > 0], None
+        start = time.perf_counter()
+        charge = np.array([r.charge for r in rows], np.int64)
+        peaks = preprocess_batch(
+            [r.spectrum.mz for r in rows],
+            [r.spectrum.intensity for r in rows],
+            np.array([r.spectrum.precursor_mz for r in rows], np.float64),
+            charge, config=self.preprocess)
+        for k, r in enumerate(rows):
+            r.batch_row = k
+        kept = [r for r in rows if peaks.n_peaks[r.batch_row] > 0]
+        self.stage_seconds["preprocess"] += time.perf_counter() - start
+        return kept, ModelBatch(
+            peaks, np.array([r.mass for r in rows], np.float64), charge)
 
     # -- stages ---------------------------------------------------------
     def _stage(self, stage: str, work, rows: list) -> list:
@@ -252,16 +256,16 @@ class Engine:
             drafts = [()] + drafts
         return drafts or [()]
 
-    def _run_model(self, rows: list[Row]) -> None:
+    def _run_model(self, rows: list[Row], batch: ModelBatch) -> None:
         """Model and decoder for ``rows``, in padded batches of rows with
         similar peak counts."""
-        n_peaks = self._batch.n_peaks
+        n_peaks = batch.peaks.n_peaks
         rows = sorted(rows, key=lambda r: n_peaks[r.batch_row])
         size = self.config.batch_size
         for first in range(0, len(rows), size):
-            self._model_batch(rows[first:first + size])
+            self._model_batch(rows[first:first + size], batch)
 
-    def _model_batch(self, rows: list[Row]) -> None:
+    def _model_batch(self, rows: list[Row], batch: ModelBatch) -> None:
         vocab = self.decoder.vocabulary
         n_slots = self.session.info.n_slots
         owner, drafts = [], []
@@ -275,7 +279,7 @@ class Engine:
         sel = np.array([rows[k].batch_row for k in owner])
         draft = (np.stack(drafts).astype(np.int64) if self.takes_draft
                  else None)
-        log_probs = self._model(sel, draft)
+        log_probs = self._model(batch, sel, draft)
         start = time.perf_counter()
         mass = np.array([rows[k].mass for k in owner])
         guide = None
@@ -293,19 +297,20 @@ class Engine:
             row.log_probs = log_probs[idx]
             row.model_candidates = [c for j in idx for c in cands[j]]
 
-    def _model(self, sel: np.ndarray, draft) -> np.ndarray:
-        """The model's log-probs for rows ``sel`` of the preprocessed
-        batch, padded to their widest spectrum (timed as the model
-        stage)."""
+    def _model(self, batch: ModelBatch, sel: np.ndarray,
+               draft) -> np.ndarray:
+        """The model's log-probs for rows ``sel`` of the window's
+        preprocessed peaks, padded to their widest spectrum (timed as the
+        model stage)."""
         start = time.perf_counter()
-        batch = self._batch
-        width = int(batch.n_peaks[sel].max())
+        peaks = batch.peaks
+        width = int(peaks.n_peaks[sel].max())
         log_probs = self.session.run(
-            mz=batch.mz[sel, :width].astype(np.float32),
-            intensity=batch.intensity[sel, :width],
-            mask=batch.mask[sel, :width],
-            precursor_mass=self._mass[sel].astype(np.float32),
-            charge=self._charge[sel], draft=draft)
+            mz=peaks.mz[sel, :width].astype(np.float32),
+            intensity=peaks.intensity[sel, :width],
+            mask=peaks.mask[sel, :width],
+            precursor_mass=batch.mass[sel].astype(np.float32),
+            charge=batch.charge[sel], draft=draft)
         self.stage_seconds["model"] += time.perf_counter() - start
         return log_probs
 
