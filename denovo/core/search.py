@@ -46,6 +46,9 @@ __all__ = ["SearchConfig", "EdgeTables", "EvidenceSearch",
            "cleavage_prefixes"]
 
 _MAX_EDGE = 3  # residues per step at most (three only at a terminus)
+# columns of the main-ion hits (b1, y1, b2, y2) among the cleavage features
+_MAIN_HITS = [FEATURE_NAMES.index(f"{ion}_hit")
+              for ion in ("b1", "y1", "b2", "y2")]
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,10 @@ class SearchConfig:
     paths_per_node: int = 8
     top_k: int = 32  # finished peptides returned per isotope error
     min_length: int = 4
+    # The best peptides whose multi-residue steps are also tried in their
+    # other orders (a step over an unseen cleavage is a composition: the
+    # DP spells it in one order only); 0: off.
+    reorder: int = 0
 
     def __post_init__(self):
         if self.paths_per_node < 1 or self.top_k < 1:
@@ -345,6 +352,44 @@ class EvidenceSearch:
             return np.zeros(0)
         return self.rank_features(peaks, peptides, charge,
                                   encoded) @ self._theta
+
+    def reorderings(self, peaks, peptides, charge: int) -> list:
+        """Every other order of each run of 2-3 residues of ``peptides``
+        with no main b or y ion at the cleavages inside it (one run
+        changed at a time), as ``(tokens, index of the peptide it came
+        from)``: the orders the search's composition steps cannot tell
+        apart, for the rank score to decide. A run of more residues is
+        left as it is."""
+        seen = set(peptides)
+        out = []
+        for k, peptide in enumerate(peptides):
+            for variant in self._reordered(peaks, peptide, charge):
+                if variant not in seen:
+                    seen.add(variant)
+                    out.append((variant, k))
+        return out
+
+    def _reordered(self, peaks, peptide, charge: int):
+        ev = self.evidence
+        idx = [self._index[t] for t in peptide]
+        feats = peak_once_features(
+            peaks[0], peaks[1], cleavage_prefixes(idx, self.vocabulary),
+            float(self._masses[idx].sum()), int(charge),
+            float(ev.fragment_tol), ev.ppm, int(ev.max_fragment_charge))
+        seen = (feats[:, _MAIN_HITS] > 0).any(axis=1)
+        first = 1 if self._nterm[idx[0]] else 0  # N-terminal token stays
+        start = first
+        for cut in range(first, len(peptide)):
+            # residue ``cut`` ends a run if the cleavage after it is seen
+            last = cut == len(peptide) - 1 or seen[cut - first]
+            if not last:
+                continue
+            if 2 <= cut + 1 - start <= 3:
+                run = peptide[start:cut + 1]
+                for order in sorted(set(itertools.permutations(run))):
+                    if order != run:
+                        yield peptide[:start] + order + peptide[cut + 1:]
+            start = cut + 1
 
     def site_scores(self, peaks, peptide, charge: int) -> np.ndarray:
         """Peak-once log-odds of each cleavage of one peptide."""

@@ -38,7 +38,7 @@ import numpy as np
 
 from ..core.constants import H2O
 from ..core.decode import Candidate
-from ..core.search import EvidenceSearch, SearchConfig
+from ..core.search import EvidenceSearch, Found, SearchConfig
 from ..core.settings import RankSettings
 from ..core.window import PrecursorWindow
 from ..core.vocab import END, merge_il
@@ -108,17 +108,35 @@ class Ranker:
     def find(self, row: Row) -> None:
         """The search's peptides of ``row`` (best rank score first) and
         their peak-once rank scores, into the row."""
-        found = self.search.search(row.peaks, row.mass, row.charge)
+        search = self.search
+        found = search.search(row.peaks, row.mass, row.charge)
         if not found:
             return
         if self.peak_once:
-            scores = self.search.rank_scores(
+            scores = search.rank_scores(
                 row.peaks, [f.tokens for f in found], row.charge)
         else:
             scores = np.array([f.score for f in found])
         order = np.argsort(-scores, kind="stable")
-        row.found = [found[k] for k in order]
-        row.found_scores = scores[order]
+        found = [found[k] for k in order]
+        scores = scores[order]
+        n = search.config.reorder
+        if n and self.peak_once:
+            # the other orders of the best peptides' unseen steps (same
+            # mass, same isotope error), scored the same way
+            variants = search.reorderings(
+                row.peaks, [f.tokens for f in found[:n]], row.charge)
+            if variants:
+                found = found + [Found(v, found[k].score,
+                                       found[k].isotope_error)
+                                 for v, k in variants]
+                scores = np.concatenate([scores, search.rank_scores(
+                    row.peaks, [v for v, _ in variants], row.charge)])
+                order = np.argsort(-scores, kind="stable")
+                found = [found[k] for k in order]
+                scores = scores[order]
+        row.found = found
+        row.found_scores = scores
 
     # -- model term ---------------------------------------------------
     def model_scores(self, log_probs: np.ndarray, peptides) -> np.ndarray:
