@@ -19,7 +19,8 @@ from .constants import C13_SPACING, H2O
 from .evidence import N_FEATURES, _features_into, linear_score
 from .vocab import END, PAD
 
-__all__ = ["feasibility_table", "guided_beam_search_batch", "SKIP",
+__all__ = ["feasibility_table", "guided_beam_search_batch",
+           "beam_search_row", "SKIP",
            "RESIDUE", "NTERM"]
 
 # Token kinds passed to the kernels.
@@ -130,7 +131,7 @@ def _top_desc(score, n, k, order):
 
 
 @njit(cache=True, nogil=True)
-def _search_inplace(lp, masses, kind, merge_from, merge_into, centers,
+def beam_search_row(lp, masses, kind, merge_from, merge_into, centers,
                     tol, lo, hi, resolution, max_residue, beam,
                     constrained, out_tokens, out_len, out_score, out_aa,
                     g_mz, g_weight, g_charge, g_w, g_bias, g_tol, g_ppm,
@@ -274,14 +275,15 @@ def _search_inplace(lp, masses, kind, merge_from, merge_into, centers,
     return n_found
 
 
-@njit(cache=True, nogil=True)
 def guided_beam_search_batch(log_probs, precursor_mass, masses, kind,
                              merge_from, merge_into, isotope_errors, tol_ppm,
                              lo, hi, resolution, beam, top_k, tol_da,
                              g_mz, g_weight, g_n, g_charge, g_w, g_bias,
                              g_tol, g_ppm, g_max_z, g_lambda, fallback):
     """Decode a batch with mass control; optionally fall back to
-    unconstrained.
+    unconstrained. A Python loop over the rows calling
+    :func:`beam_search_row` (a Numba wrapper around it would compile and
+    optimise the row kernel's code a second time on the first run).
 
     Parameters
     ----------
@@ -330,30 +332,35 @@ def guided_beam_search_batch(log_probs, precursor_mass, masses, kind,
     max_residue = 0.0
     for v in range(n_vocab):
         if kind[v] == RESIDUE:
-            max_residue = max(max_residue, masses[v])
-    centers = np.empty(isotope_errors.size)
-    # typed, not literal, arguments: one signature of _search_inplace
-    yes, no, zero = np.bool_(True), np.bool_(False), np.int64(0)
+            max_residue = max(max_residue, float(masses[v]))
+    # typed, not literal, arguments: one signature of beam_search_row
+    yes, no = np.bool_(True), np.bool_(False)
+    g_charge = np.asarray(g_charge, np.int64)
+    beam, merge_from, merge_into = int(beam), int(merge_from), int(merge_into)
+    tol_ppm, tol_da = float(tol_ppm), float(tol_da)
+    g_w_args = (g_w, float(g_bias), float(g_tol), bool(g_ppm), int(g_max_z))
+    g_lambda = float(g_lambda)
     for i in range(n_batch):
-        pm = precursor_mass[i]
+        pm = float(precursor_mass[i])
+        centers = np.empty(isotope_errors.size)
         found = 0
         if pm > 0.0:
             for j in range(isotope_errors.size):
                 centers[j] = pm - H2O - isotope_errors[j] * C13_SPACING
             tol = pm * tol_ppm * 1e-6 + tol_da
             n = g_n[i]
-            found = _search_inplace(
+            found = beam_search_row(
                 log_probs[i], masses, kind, merge_from, merge_into,
                 centers, tol, lo, hi, resolution, max_residue, beam, yes,
                 tokens[i], lengths[i], scores[i], aa[i], g_mz[i, :n],
-                g_weight[i, :n], g_charge[i], g_w, g_bias, g_tol, g_ppm,
-                g_max_z, g_lambda)
+                g_weight[i, :n], g_charge[i], *g_w_args, g_lambda)
             flags[i, :found] = 1
         if found == 0 and fallback:
-            found = _search_inplace(
+            found = beam_search_row(
                 log_probs[i], masses, kind, merge_from, merge_into,
                 centers, 0.0, lo, hi, resolution, max_residue, beam, no,
                 tokens[i], lengths[i], scores[i], aa[i], g_mz[i, :0],
-                g_weight[i, :0], zero, g_w, 0.0, g_tol, g_ppm, g_max_z, 0.0)
+                g_weight[i, :0], g_charge[i] * 0, g_w, 0.0, *g_w_args[2:],
+                0.0)
             flags[i, :found] = 0
     return tokens, lengths, scores, aa, flags

@@ -30,7 +30,7 @@ from numba import njit
 
 from .config import from_dict, to_dict
 from .constants import C13_SPACING, CO, H2O, NH3, PROTON
-from .preprocess import preprocess_kernel
+from .preprocess import preprocess_batch_inplace
 from .sorting import argsort_stable, lower_bound
 
 __all__ = [
@@ -290,13 +290,22 @@ def prepare_peaks(mz, intensity, precursor_mz: float,
     if mz.shape != intensity.shape:
         raise ValueError(f"{mz.size} m/z values but {intensity.size} "
                          "intensities")
-    # The model's preprocessing kernel with the evidence settings: no
-    # charge (only the precursor m/z itself is removed), no upper m/z
-    # bound, positive intensities only, neither square root nor norm.
-    kept_mz, kept = preprocess_kernel(
-        mz, intensity, float(precursor_mz), 0, float(config.min_mz),
-        np.inf, float(config.remove_precursor_tol), 0.0,
-        int(config.max_peaks), False, False)
+    # The model's batch preprocessing kernel (one row) with the evidence
+    # settings: no charge (only the precursor m/z itself is removed), no
+    # upper m/z bound, positive intensities only, neither square root nor
+    # norm. The same kernel and signature as the model's batches, so a
+    # first run compiles one preprocessing kernel, not two.
+    width = int(config.max_peaks)
+    out_mz = np.empty((1, width))
+    out_int = np.empty((1, width), np.float32)
+    out_n = np.zeros(1, np.int64)
+    preprocess_batch_inplace(
+        mz, intensity, np.array([0, mz.size], np.int64),
+        np.array([float(precursor_mz)]), np.zeros(1, np.int64),
+        float(config.min_mz), np.inf, float(config.remove_precursor_tol),
+        0.0, width, False, False, out_mz, out_int, out_n)
+    k = int(out_n[0])
+    kept_mz, kept = out_mz[0, :k].copy(), out_int[0, :k].copy()
     return kept_mz, rank_weights(kept)
 
 

@@ -273,7 +273,9 @@ def _precursor(precursor_mz, charge, n: int, where: str):
         b = int(bad[0])
         raise ValueError(f"{where} {b}: precursor m/z {prec[b]} or charge "
                          f"{z[b]} is invalid")
-    return np.ascontiguousarray(prec), np.ascontiguousarray(z)
+    # writable copies (broadcast_to views are read-only, another kernel
+    # signature than the evidence peaks' writable arrays)
+    return np.array(prec, np.float64), np.array(z, np.int64)
 
 
 def preprocess(mz: ArrayLike, intensity: ArrayLike, precursor_mz: float,
