@@ -18,12 +18,8 @@ with the now filled cache. Each round uses its own empty state.
 Every run records Numba's ``numba:compile`` events: the kernels compiled
 (denovo dispatchers, with the number of signatures of each) and the
 seconds each took without the callees it compiled inside it, so the table
-says where the first run's compile time goes. On a cold cache in hybrid
-mode the warm-up compiles the search's kernels in a child process at the
-same time (:mod:`denovo.engine.firstrun`); its events are recorded there
-and counted here too (their seconds ran in parallel with the parent's, so
-the compile seconds add up to more than the wall time). The compile note
-the command prints is reported too.
+says where the first run's compile time goes. The compile note the
+command prints is reported too.
 
     python benchmarks/first_run.py [--rounds 2] [--state fresh-clone]
                                    [--mode hybrid]
@@ -81,11 +77,6 @@ from denovo.cli import main
 try:
     main(sys.argv[1:])
 finally:
-    # kernels the warm-up compiled in its child process (cold cache,
-    # hybrid mode), recorded there the same way
-    from denovo.engine import firstrun
-    child = getattr(firstrun, "_CHILD", {}).get("events", [])
-    records += [dict(r, process="child") for r in child]
     with open(os.environ["FIRST_RUN_EVENTS"], "w") as f:
         json.dump(records, f)
 """
@@ -122,11 +113,9 @@ def run_once(env: dict, work: Path, mode: str) -> dict:
     records = json.loads(events.read_text())
     own = collections.defaultdict(float)
     sigs = collections.defaultdict(set)
-    where = collections.defaultdict(set)
     for r in records:
         own[r["kernel"]] += r["own_seconds"]
         sigs[r["kernel"]].add(r["args"])
-        where[r["kernel"]].add(r.get("process", "parent"))
     denovo = {k: len(v) for k, v in sigs.items() if k.startswith("denovo.")}
     return {"wall_s": round(wall, 2),
             "kernels_compiled": int(note.group(1)) if note else 0,
@@ -137,16 +126,9 @@ def run_once(env: dict, work: Path, mode: str) -> dict:
             "compile_events": len(records),
             "compile_events_s": round(sum(r["seconds"] for r in records
                                           if r["depth"] == 0), 2),
-            "child_compile_events": sum(1 for r in records
-                                        if r.get("process") == "child"),
-            "child_compile_s": round(sum(
-                r["seconds"] for r in records
-                if r["depth"] == 0 and r.get("process") == "child"), 2),
             "denovo_kernels": len(denovo),
             "denovo_signatures": sum(denovo.values()),
             "signatures": dict(sorted(denovo.items())),
-            "compiled_in": {k: "+".join(sorted(v))
-                            for k, v in sorted(where.items())},
             "own_seconds": {k: round(v, 3) for k, v in sorted(
                 own.items(), key=lambda kv: -kv[1])},
             "numba_internal_s": round(sum(
@@ -162,8 +144,6 @@ def main() -> None:
     parser.add_argument("--mode", default="hybrid",
                         choices=("hybrid", "evidence", "model"))
     parser.add_argument("--results", default="first_run")
-    parser.add_argument("--notes", help="markdown file appended to the "
-                        "results text (what changed, the analysis)")
     args = parser.parse_args()
     rows = []
     for k in range(args.rounds):
@@ -199,14 +179,14 @@ def main() -> None:
                "one_signature_each": all(
                    n == 1 for n in cold_rows[0]["signatures"].values())}
     header = ("| round | kernel cache | wall s | kernels compiled | "
-              "compile s (note) | compile events (in child) | "
-              "sequencing s | spectra/s | note printed |")
+              "compile s (note) | compile events | sequencing s | "
+              "spectra/s | note printed |")
     lines = [header, "|" + "---|" * 9]
     for r in rows:
         lines.append(
             f"| {r['round']} | {r['cache']} | {r['wall_s']:.2f} | "
             f"{r['kernels_compiled']} | {r['compile_s']:.1f} | "
-            f"{r['compile_events']} ({r['child_compile_events']}) | "
+            f"{r['compile_events']} | "
             f"{r['sequencing_s']} | {r['spectra_per_s']} | "
             f"{'yes' if r['note_printed'] else 'no'} |")
     table = "\n".join(lines)
@@ -216,17 +196,16 @@ def main() -> None:
                                 for r in cold_rows) for k in names}
     top = sorted(own.items(), key=lambda kv: -kv[1])
     sig = cold_rows[0]["signatures"]
-    place = cold_rows[0].get("compiled_in", {})
-    kern = ["| kernel | signatures | compiled in | own compile s (median) |",
-            "|---|---|---|---|"]
+    kern = ["| kernel | signatures | own compile s (median) |",
+            "|---|---|---|"]
     for name, secs in top:
         if name.startswith("denovo."):
             kern.append(f"| `{name[len('denovo.'):]}` | {sig.get(name, 0)}"
-                        f" | {place.get(name, '')} | {secs:.2f} |")
+                        f" | {secs:.2f} |")
     internal = sum(s for n, s in top if not n.startswith("denovo."))
     kern.append(f"| Numba's own helpers (np.empty, np.zeros, ...; "
                 f"{sum(1 for n, _ in top if not n.startswith('denovo.'))}"
-                f" functions) | | | {internal:.2f} |")
+                f" functions) | | {internal:.2f} |")
     kernels_table = "\n".join(kern)
     print(table)
     print(kernels_table)
@@ -246,9 +225,7 @@ def main() -> None:
             "loading the model; 'compile s (note)' is the compile time the "
             "command reports on screen, 'compile events' the number of "
             "functions Numba compiled (denovo kernels and Numba's own "
-            "helpers they use; in brackets those compiled in the "
-            "warm-up's child process, at the same time as the "
-            "parent's).\n\n" + table + "\n\n"
+            "helpers they use).\n\n" + table + "\n\n"
             f"Median first run {summary['first_run_wall_s_median']:.1f} s, "
             f"later runs {summary['later_run_wall_s_median']:.1f} s: the "
             f"first run costs {summary['first_run_extra_s']:.1f} s more; "
@@ -256,11 +233,8 @@ def main() -> None:
             f"{summary['denovo_signatures']} signatures.\n\n"
             "Where the first run's compile time goes (seconds each "
             "function took to compile, without the callees compiled "
-            "inside it, summed over both processes; the machine is "
-            "shared, so expect noise):\n\n"
+            "inside it; the machine is shared, so expect noise):\n\n"
             + kernels_table + "\n")
-    if args.notes:
-        text += "\n" + Path(args.notes).read_text()
     (out / f"{args.results}.md").write_text(text)
     (out / f"{args.results}.json").write_text(json.dumps(
         {"command": command.strip(), "machine": describe(), "date": date,
