@@ -159,20 +159,6 @@ _MODEL_KERNELS = (("denovo.core.preprocess", "preprocess_batch_inplace"),
                   ("denovo.core.beam", "beam_search_row"))
 
 
-def _spare_core() -> bool:
-    """A second core this process may use that is likely idle (1-minute
-    load average, this process included, below the cores minus a half):
-    on a busy machine a second compiling process only adds its start-up
-    and the callees both compile (measured: no gain with one free core
-    of two)."""
-    import os
-    try:
-        cores = len(os.sched_getaffinity(0))
-        return cores >= 2 and os.getloadavg()[0] < cores - 0.5
-    except (AttributeError, OSError):
-        return (os.cpu_count() or 1) >= 2
-
-
 def _cold(kernels) -> bool:
     """True when none of ``kernels`` has a fresh entry in Numba's on-disk
     cache (its index file is missing, or stale for the source): a cheap
@@ -331,8 +317,7 @@ def warm_up(engine) -> float:
     processes first. Returns the seconds it took."""
     start = time.perf_counter()
     if (engine.mode == "hybrid" and engine.session is not None
-            and _spare_core() and _cold(_SEARCH_KERNELS)
-            and _cold(_MODEL_KERNELS)):
+            and _cold(_SEARCH_KERNELS) and _cold(_MODEL_KERNELS)):
         _compile_parallel(engine)
     seconds = dict(engine.stage_seconds)
     engine.sequence([_dummy()])
