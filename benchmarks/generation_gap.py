@@ -57,7 +57,6 @@ from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -105,7 +104,7 @@ def coverage_gaps(observed, n_residues: int) -> list[int]:
     ``i + 1`` shows a main b or y ion (``n_residues - 1`` of them)."""
     cuts = [0] + [i + 1 for i, o in enumerate(observed) if o] \
         + [n_residues]
-    return [b - a for a, b in zip(cuts, cuts[1:]) if b > a]
+    return [b - a for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
 
 
 def truth_gaps(search, peaks, tokens, charge: int) -> tuple[list, str]:
@@ -144,7 +143,7 @@ def reach(gaps: list[int], residues: list[int]) -> str:
         if g > (3 if terminal else 2):
             return "gap"
         seg = residues[start:start + g]
-        if any(a > b for a, b in zip(seg, seg[1:])):
+        if any(a > b for a, b in zip(seg, seg[1:], strict=False)):
             out = "order"
         start += g
     return out

@@ -45,16 +45,24 @@ def _compiled(tmp_path, mode):
 def test_default_run_compiles_each_kernel_for_one_signature(tmp_path):
     sigs, stderr = _compiled(tmp_path, "hybrid")
     assert "first run: compiled" in stderr
-    assert "denovo.core.decode.guided_beam_search_batch" in sigs
-    assert "denovo.core.search.search_spectrum" in sigs
+    assert "denovo.core.beam.beam_search_row" in sigs
+    assert "denovo.core.paths.search_kernel" in sigs
     several = {k: v for k, v in sigs.items() if len(v) > 1}
     assert not several, several
+    # a second run loads them all: no note, the same signatures
+    again, stderr = _compiled(tmp_path, "hybrid")
+    assert "first run: compiled" not in stderr
+    assert "denovo.core.beam.beam_search_row" in again
+    assert {k: sigs[k] for k in again} == again
 
 
 @pytest.mark.slow
 def test_model_mode_does_not_compile_the_search(tmp_path):
     sigs, _ = _compiled(tmp_path, "model")
-    assert "denovo.core.decode.guided_beam_search_batch" in sigs
-    assert not any(k.startswith("denovo.core.search.") for k in sigs), sigs
+    assert "denovo.core.beam.beam_search_row" in sigs
+    search = ("denovo.core.paths.", "denovo.core.peak_once.",
+              "denovo.core.evidence.candidate_prefixes",
+              "denovo.core.evidence.rank_weights")
+    assert not any(k.startswith(search) for k in sigs), sigs
     several = {k: v for k, v in sigs.items() if len(v) > 1}
     assert not several, several
