@@ -61,3 +61,29 @@ def test_fit_learns_ladders_and_reads_them_back(tmp_path):
         "python -m denovo_training.evidence_scorer")
     top, anywhere = search_recall(examples, fitted)
     assert top >= 0.6 and anywhere >= top
+
+
+def test_ranker_fit_with_reordered_candidates(tmp_path):
+    from denovo.core.search import SearchConfig
+    from denovo.core.vocab import DEFAULT_VOCABULARY
+    from denovo_training.evidence_scorer import (fit, fit_ranker,
+                                                 load_examples, search_recall)
+
+    rng = np.random.default_rng(5)
+    train = tmp_path / "train.mgf"
+    _write(train, 60, rng)
+    fitted, _ = fit([train], compare=False, log=lambda *a: None,
+                    fragmentation=None)
+    examples = load_examples([train], EvidenceConfig())
+    plain = fit_ranker(examples, fitted, DEFAULT_VOCABULARY)
+    reordered = fit_ranker(examples, fitted, DEFAULT_VOCABULARY,
+                           config=SearchConfig(reorder=3))
+    # the other orders join the candidates: as many pairs or more, and
+    # more of them wrong orders of the truth's residues
+    assert reordered["n_pairs"] >= plain["n_pairs"] > 0
+    assert reordered["n_reordered_pairs"] >= plain["n_reordered_pairs"]
+    assert len(reordered["weights"]) == len(plain["weights"])
+    _, anywhere = search_recall(examples, fitted)
+    _, anywhere_reordered = search_recall(examples, fitted,
+                                          config=SearchConfig(reorder=3))
+    assert anywhere_reordered >= anywhere

@@ -59,7 +59,8 @@ HOLDOUT_PERCENT = 25
 HARD_NEGATIVE_WEIGHT = 2.0
 
 __all__ = ["Example", "load_examples", "token_log_prior", "node_dataset",
-           "fit_linear", "search_recall", "fit", "main"]
+           "fit_linear", "engine_candidates", "search_recall", "fit_ranker",
+           "fit", "main"]
 
 
 class Example:
@@ -192,25 +193,46 @@ def rank_candidates(found, ex, search: EvidenceSearch):
     return [found[k] for k in np.argsort(-scores, kind="stable")]
 
 
+def engine_candidates(ranker, ex) -> list:
+    """The peptides of one example best first, as the engine's evidence
+    stage has them (:meth:`denovo.engine.ranking.Ranker.find`: the
+    search's peptides by rank score, with ``SearchConfig.reorder`` the
+    other orders of the best ones' unseen steps among them)."""
+    from denovo.engine.rows import Row
+
+    row = Row(0, None, ex.charge, ex.precursor_mass, ex.peaks)
+    ranker.find(row)
+    return row.found
+
+
+def _ranker(search: EvidenceSearch, peak_once=True):
+    from denovo.engine.ranking import Ranker
+
+    return Ranker(search, search.rank, mode="evidence", peak_once=peak_once)
+
+
 def search_recall(examples, fitted: FittedSettings,
                   vocabulary=DEFAULT_VOCABULARY,
                   config: SearchConfig | None = None, peak_once=True,
                   node_score=None):
     """Share of examples whose top peptide is right (I = L), and whose
     right peptide is anywhere among the search's candidates
-    (``node_score``: another cleavage model than the scorer's)."""
+    (``node_score``: another cleavage model than the scorer's; with
+    ``config.reorder`` the candidates hold the reorderings the engine
+    adds, :func:`engine_candidates`)."""
     search = _search(vocabulary, fitted, config)
+    ranker = _ranker(search, peak_once)
     top = anywhere = 0
     for ex in examples:
         if node_score is None:
-            found = search.search(ex.peaks, ex.precursor_mass, ex.charge)
+            found = engine_candidates(ranker, ex)
         else:
             found = search.search_with(ex.peaks, ex.precursor_mass,
                                        ex.charge, node_score)
+            if found and peak_once:
+                found = rank_candidates(found, ex, search)
         if not found:
             continue
-        if peak_once:
-            found = rank_candidates(found, ex, search)
         keys = [peptide_key(f.tokens) for f in found]
         top += keys[0] == ex.key
         anywhere += ex.key in keys
@@ -343,25 +365,34 @@ def fit(train_paths, *, config: EvidenceConfig | None = None,
 
 
 def fit_ranker(examples, fitted: FittedSettings, vocabulary, n_wrong=15,
-               c=0.1):
+               c=0.1, config: SearchConfig | None = None):
     """Peptide ranking weights from pairs (right, wrong) of the search's
-    own candidates: logistic regression on feature differences."""
+    own candidates: logistic regression on feature differences. The
+    candidates are the engine's (:func:`engine_candidates`): with
+    ``config.reorder`` the other orders of the best peptides' unseen
+    steps are among them, the wrong ones hard negatives. The wrong
+    candidates paired are the ``n_wrong`` best by ``fitted``'s ranking."""
     from sklearn.linear_model import LogisticRegression
 
-    search = _search(vocabulary, fitted)
+    search = _search(vocabulary, fitted, config)
+    ranker = _ranker(search)
     diffs = []
+    n_spectra = n_reordered = 0
     for ex in examples:
-        found = search.search(ex.peaks, ex.precursor_mass, ex.charge)
+        found = engine_candidates(ranker, ex)
         peptides = [f.tokens for f in found]
         keys = [peptide_key(p) for p in peptides]
         if ex.key not in keys or len(peptides) < 2:
             continue
+        n_spectra += 1
         feats = search.rank_features(ex.peaks, peptides, ex.charge)
         right = keys.index(ex.key)
         scores = feats @ search._theta
         wrong = [k for k in np.argsort(-scores) if keys[k] != ex.key]
         for k in wrong[:n_wrong]:
             diffs.append(feats[right] - feats[k])
+            # a wrong order of the right residues
+            n_reordered += sorted(peptides[k]) == sorted(peptides[right])
     x = np.array(diffs)
     x = np.concatenate([x, -x])
     y = np.concatenate([np.ones(len(diffs)), np.zeros(len(diffs))])
@@ -370,7 +401,8 @@ def fit_ranker(examples, fitted: FittedSettings, vocabulary, n_wrong=15,
     from denovo.core.search import RANK_FEATURES
     return {"features": list(RANK_FEATURES),
             "weights": [float(v) for v in model.coef_[0]],
-            "n_pairs": len(diffs)}
+            "n_pairs": len(diffs), "n_spectra": n_spectra,
+            "n_reordered_pairs": int(n_reordered)}
 
 
 def _compare_classes(x, y, weight, hx, hy, record, log, held=None,
