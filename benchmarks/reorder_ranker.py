@@ -157,8 +157,9 @@ def main() -> None:
             # few peptides)
             hits = row["sets"]["unseen train side"]["hits"]
             row["unseen_by_source"] = {
-                src: round(sum(h for h, s in zip(hits, spectra[
-                    "unseen train side"]) if s.title.startswith(src))
+                src: round(sum(h for h, s in zip(
+                    hits, spectra["unseen train side"], strict=True)
+                    if s.title.startswith(src))
                     / max(sum(s.title.startswith(src) for s in spectra[
                         "unseen train side"]), 1), 4)
                 for src in UNSEEN}
@@ -173,8 +174,9 @@ def main() -> None:
     for row in rows:
         for label, m in row["sets"].items():
             ref = reference["sets"][label]["hits"]
-            m["gained"] = sum(h and not r for h, r in zip(m["hits"], ref))
-            m["lost"] = sum(r and not h for h, r in zip(m["hits"], ref))
+            pairs = list(zip(m["hits"], ref, strict=True))
+            m["gained"] = sum(h and not r for h, r in pairs)
+            m["lost"] = sum(r and not h for h, r in pairs)
             m["delta"] = round(m["recall_1"]
                                - reference["sets"][label]["recall_1"], 4)
 
