@@ -68,15 +68,7 @@ from denovo.core.peak_once import peak_once_features  # noqa: E402
 from denovo.core.peptide import peptide_key  # noqa: E402
 from denovo.core.search import SearchConfig, cleavage_prefixes  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
-REAL = ROOT / "runs" / "real"
-SETS = {  # label -> dev MGF written by benchmarks/real_split.py --mgf
-    "core dev (421)": "dev_core.mgf",
-    "core dev, unseen peptides": "dev_core_unseen.mgf",
-    "all dev (HCD + CID)": "dev.mgf",
-    "all dev, unseen peptides": "dev_unseen.mgf",
-}
+from evidence_search import REAL, RESULTS, ROOT, SETS  # noqa: E402
 GROUPS = {"core": list(SETS)[:2], "all": list(SETS)[2:]}
 CORE = "core dev (421)"
 TOP_K = 50
