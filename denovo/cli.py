@@ -112,9 +112,13 @@ def main(verbose: int) -> None:
                    "[default: 2,3].")
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="mzTab output [default: INPUT.mztab in the current "
-                   "directory, unless only --csv is given].")
+                   "directory, unless only --csv or --psm-tsv is given].")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False),
               help="Also (or only) write a CSV table.")
+@click.option("--psm-tsv", "tsv_path", type=click.Path(dir_okay=False),
+              help="Also (or only) write psm_utils' TSV (one row per "
+                   "reported peptide; MS2Rescore and other psm_utils "
+                   "tools read it).")
 @click.option("--batch-size", type=click.IntRange(min=1),
               help="Spectra per model batch [default: 32].")
 @click.option("--threads", type=click.IntRange(min=0),
@@ -151,8 +155,8 @@ def main(verbose: int) -> None:
               help="Run on the Dask cluster whose scheduler is at ADDRESS, "
                    "e.g. tcp://host:8786.")
 def sequence(inputs, model, beam, top_match, precursor_tol,
-             isotope_errors, charges, output, csv_path, batch_size,
-             threads, mass_control, rescore, mode, evidence_scorer,
+             isotope_errors, charges, output, csv_path, tsv_path,
+             batch_size, threads, mass_control, rescore, mode, evidence_scorer,
              fragment_tol, progress, workers, scheduler) -> None:
     """Sequence spectra (mzML/mzXML/MGF/MSP): the evidence search reads
     the peaks, the ONNX model adds its beam and score (--mode).
@@ -203,7 +207,7 @@ def sequence(inputs, model, beam, top_match, precursor_tol,
     if workers is not None and threads is None:
         import os
         engine["threads"] = max(1, (os.cpu_count() or 1) // workers)
-    if output is None and csv_path is None:
+    if output is None and csv_path is None and tsv_path is None:
         name = Path(inputs[0]).name.split(".")[0]
         output = f"{name}.mztab"
     try:
@@ -215,8 +219,9 @@ def sequence(inputs, model, beam, top_match, precursor_tol,
             session = ModelSession(model, threads=engine_cfg.threads)
         fitted = _fitted(session, fragment_tol, evidence_scorer)
         with connect(workers=workers, scheduler=scheduler) as client, \
-                open_writers(mztab=output, csv=csv_path, inputs=inputs,
-                             session=session, decode=decode_cfg,
+                open_writers(mztab=output, csv=csv_path, tsv=tsv_path,
+                             inputs=inputs, session=session,
+                             decode=decode_cfg,
                              window=window_cfg) as writers:
             summary = sequence_files(
                 inputs, session=session, window=window_cfg,
@@ -233,7 +238,7 @@ def sequence(inputs, model, beam, top_match, precursor_tol,
     if summary.first_run_note:
         click.echo(summary.first_run_note, err=True)
     click.echo(summary.text(), err=True)
-    for path in (output, csv_path):
+    for path in (output, csv_path, tsv_path):
         if path is not None:
             click.echo(f"wrote {path}", err=True)
     if summary.damaged:

@@ -29,11 +29,12 @@ log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
-def open_writers(*, mztab=None, csv=None, inputs: Iterable = (),
+def open_writers(*, mztab=None, csv=None, tsv=None, inputs: Iterable = (),
                  session: ModelSession | None = None,
                  decode: DecodeConfig | None = None,
                  window: PrecursorWindow | None = None) -> Iterator[list]:
-    """Open the mzTab and/or CSV writers for a run; finish them after.
+    """Open the mzTab, CSV and/or psm_utils TSV writers for a run; finish
+    them after.
 
     The inputs are checked first (existence, format), and no output may
     be an input (resolved paths), so neither a typo nor a swapped
@@ -45,11 +46,12 @@ def open_writers(*, mztab=None, csv=None, inputs: Iterable = (),
     from ..io import CsvWriter, MzTabWriter
     from ..io.atomic import check_output_paths
     from ..io.formats import detect_format
+    from ..io.psm_tsv import PsmTsvWriter
 
     inputs = [str(p) for p in inputs]
     for path in inputs:
         detect_format(path)
-    check_output_paths([mztab, csv], inputs)
+    check_output_paths([mztab, csv, tsv], inputs)
     decode = decode or DecodeConfig()
     window = window or PrecursorWindow()
     vocab = session.info.vocabulary if session is not None else None
@@ -65,6 +67,8 @@ def open_writers(*, mztab=None, csv=None, inputs: Iterable = (),
                                        **kwargs))
         if csv is not None:
             writers.append(CsvWriter(csv, runs=inputs, **kwargs))
+        if tsv is not None:
+            writers.append(PsmTsvWriter(tsv, **kwargs))
         yield writers
     except BaseException:
         for writer in writers:
