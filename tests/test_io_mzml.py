@@ -9,7 +9,7 @@ import pytest
 from pyteomics import mzml
 
 from denovo.io import read_spectra
-from denovo.io.mzml import scan_number
+from denovo.io.mzml import fragmentation, scan_number
 
 # name: (MS2 spectra, spectra per MS level); the README's 101 for
 # proteometools_pool is its total of MS1 + MS2 entries.
@@ -120,3 +120,32 @@ def test_generated_mzxml(tmp_path):
     np.testing.assert_allclose(a.mz, peaks[1])
     np.testing.assert_allclose(a.intensity, peaks[1] * 2)
     assert b.charge is None and b.ok and b.index == 2
+
+
+@pytest.mark.parametrize("activation, filter_line, want", [
+    ("beam-type collision-induced dissociation collision energy", None,
+     "HCD"),
+    ("", "FTMS + c NSI d Full ms2 488.73@hcd42.00 [100.00-990.00]", "HCD"),
+    ("collision-induced dissociation collision energy", None, "CID"),
+    ("collision-induced dissociation", "ITMS + c NSI d Full ms2 "
+     "500.2@cid35.00 [135.00-1500.00]", "CID"),
+    ("collision-induced dissociation", "FTMS + c NSI d Full ms2 "
+     "500.2@cid35.00 [135.00-1500.00]", "CID-FT"),
+    ("CID", None, "CID"), ("HCD", None, "HCD"), ("ETD", None, "ETD"),
+    ("electron transfer dissociation", "FTMS + c ESI d Full ms2 "
+     "600.3@etd30.00@hcd20.00 [120-2000]", "EThcD"),
+    ("", None, None), ("collision energy", "", None),
+])
+def test_fragmentation_from_activation_and_filter(activation, filter_line,
+                                                   want):
+    assert fragmentation(activation, filter_line) == want
+
+
+def test_real_files_state_their_fragmentation(real_file):
+    """The ion-trap and the Orbitrap files say what they are; an MGF
+    says nothing."""
+    def classes(name):
+        return Counter(s.fragmentation for s in read_spectra(real_file(name)))
+    assert classes("bsa1.mzML") == Counter({"CID": 1120})
+    assert classes("yeast_small.mzML") == Counter({"HCD": 118})
+    assert set(classes("QEPlus2_10212016_40_F5.mgf")) == {None}

@@ -251,3 +251,17 @@ def test_first_run_compilation_is_detected(tmp_path, monkeypatch):
     summary = Summary(n_compiled=1, warm_up_seconds=12.5)
     assert "compiled 1 Numba kernels in 12.5s" in summary.first_run_note
     assert Summary().first_run_note is None
+
+
+def test_summary_says_what_the_files_state_and_warns_for_ion_traps():
+    from collections import Counter
+    quiet = Summary(fragmentation=Counter({"HCD": 5, None: 2}),
+                    fragment_tol_da=0.02)
+    assert "fragmentation:     HCD 5" in quiet.text()
+    assert "--fragment-tol" not in quiet.text()
+    trap = Summary(fragmentation=Counter({"CID": 7}), fragment_tol_da=0.02)
+    assert "7 spectra are ion-trap CID" in trap.text()
+    assert "--fragment-tol 0.5Da" in trap.text()
+    wide = Summary(fragmentation=Counter({"CID": 7}), fragment_tol_da=0.5)
+    assert "--fragment-tol" not in wide.text()
+    assert "fragmentation" not in Summary().text()  # MGF: nothing said

@@ -92,6 +92,11 @@ class Summary:
     warm_up_seconds: float = 0.0  # kernels compiled or loaded, not in
     n_compiled: int = 0  # ``seconds``; Numba kernel compilations (cache
     # misses): > 0 on the first run after an install.
+    # Spectra per fragmentation the files state (Spectrum.fragmentation;
+    # None: not said), and the fragment tolerance the search read them at
+    # (Da, None when in ppm).
+    fragmentation: Counter = field(default_factory=Counter)
+    fragment_tol_da: float | None = None
 
     @property
     def first_run_note(self) -> str | None:
@@ -105,6 +110,8 @@ class Summary:
     def add(self, result: Result) -> None:
         """Count one result."""
         self.n_spectra += 1
+        self.fragmentation[getattr(result.spectrum, "fragmentation",
+                                   None)] += 1
         if result.status == "ok":
             self.n_sequenced += 1
         elif result.status == NO_MASS_MATCH:
@@ -128,6 +135,18 @@ class Summary:
         ]
         for reason, n in sorted(self.skipped.items()):
             lines.append(f"  {reason}: {n}")
+        said = {k: n for k, n in self.fragmentation.items() if k}
+        if said:
+            lines.append("fragmentation:     " + ", ".join(
+                f"{k} {n}" for k, n in sorted(said.items()))
+                + " (as the files state)")
+        tol = self.fragment_tol_da
+        if said.get("CID") and tol is not None and tol < 0.1:
+            lines.append(
+                f"  note: {said['CID']} spectra are ion-trap CID (low-"
+                f"resolution fragments), read at {tol:g} Da, a tolerance "
+                "for high-resolution ones: run them with --fragment-tol "
+                "0.5Da")
         if self.damaged:
             lines.append(f"damaged inputs:    {len(self.damaged)} ("
                          + ", ".join(src for src, _ in self.damaged)

@@ -182,6 +182,9 @@ def sequence_files(inputs: Iterable, *, session: ModelSession | None,
     # The reader has logged each damage once; the summary lists them.
     summary.damaged = [(r.stats.source, r.stats.damage) for r in readers
                        if r.stats.damage]
+    evidence = engine.fitted.scorer.config
+    summary.fragment_tol_da = (None if evidence.ppm
+                               else float(evidence.fragment_tol))
     return summary
 
 

@@ -71,7 +71,8 @@ class Builder:
 
     def build(self, *, mz, intensity, precursor_mz, charge, position: str,
               index: int, rt=None, scan=None, native_id=None, title=None,
-              label=None, status: str | None = None) -> Spectrum:
+              label=None, status: str | None = None,
+              fragmentation: str | None = None) -> Spectrum:
         """Check the fields, parse the label, count and return a Spectrum.
 
         ``label`` is label text or tokens from the file itself; ``status``
@@ -124,6 +125,7 @@ class Builder:
             mz=mz, intensity=intensity, precursor_mz=float(precursor_mz),
             charge=charge, rt=rt, scan=scan, native_id=native_id,
             index=index, title=title, peptide=peptide,
-            source=self.stats.source, status=status)
+            source=self.stats.source, status=status,
+            fragmentation=fragmentation)
         self.stats.add(spectrum)
         return spectrum

@@ -69,6 +69,27 @@ def _charge(value):
     return int(charge) if charge == int(charge) else BAD_CHARGE
 
 
+def fragmentation(activation: str, filter_line: str | None) -> str | None:
+    """The fragmentation class of a spectrum from its activation words
+    (mzML activation cvParam names, or mzXML's ``activationMethod``) and
+    Thermo filter string: ``HCD`` (beam-type CID, ``@hcd``), ``CID``
+    (resonance CID in an ion trap, ``ITMS``, or with no analyzer said:
+    low-resolution fragments), ``CID-FT`` (resonance CID read in an
+    Orbitrap, ``FTMS ... @cid``), ``ETD``/``EThcD``; None when neither says
+    anything."""
+    words = (activation or "").lower()
+    line = (filter_line or "").lower()
+    if "electron transfer" in words or "@etd" in line or words == "etd":
+        return "EThcD" if ("@hcd" in line or "beam-type" in words) \
+            else "ETD"
+    if ("beam-type" in words or "higher energy" in words or "@hcd" in line
+            or words == "hcd"):
+        return "HCD"
+    if "collision-induced" in words or "@cid" in line or words == "cid":
+        return "CID-FT" if line.startswith("ftms") else "CID"
+    return None
+
+
 def _mzml_fields(item: dict) -> dict:
     precursor = charge = rt = None
     scans = item.get("scanList", {}).get("scan") or [{}]
@@ -86,10 +107,13 @@ def _mzml_fields(item: dict) -> dict:
                 ion.get("possible charge state"), list):
             charge = ion.get("possible charge state")
     native_id = item.get("id")
+    activation = precursors[0].get("activation", {}) if precursors else {}
     return dict(
         precursor_mz=None if precursor is None else float(precursor),
         charge=_charge(charge), rt=rt, native_id=native_id,
-        scan=scan_number(native_id), title=item.get("spectrum title"))
+        scan=scan_number(native_id), title=item.get("spectrum title"),
+        fragmentation=fragmentation(" ".join(activation),
+                                    scans[0].get("filter string")))
 
 
 def _mzxml_fields(item: dict) -> dict:
@@ -101,7 +125,10 @@ def _mzxml_fields(item: dict) -> dict:
         charge=_charge(precursors[0].get("precursorCharge")),
         rt=_seconds(item.get("retentionTime")),
         native_id=f"scan={num}" if num is not None else None,
-        scan=int(num) if num is not None else None, title=None)
+        scan=int(num) if num is not None else None, title=None,
+        fragmentation=fragmentation(
+            str(precursors[0].get("activationMethod") or ""),
+            item.get("filterLine")))
 
 
 def lost_spectra(path, fmt: str, first: int) -> list[tuple]:

@@ -78,6 +78,12 @@ class Spectrum:
     status
         ``"ok"`` or one of the ``"skipped:<reason>"`` keys of
         :data:`STATUSES`.
+    fragmentation
+        What the file says about how the spectrum was made
+        (:func:`denovo.io.mzml.fragmentation`): ``"HCD"``, ``"CID"``
+        (resonance CID, read in an ion trap: low-resolution fragments),
+        ``"CID-FT"`` (resonance CID read in an Orbitrap), ``"ETD"``; None
+        when it says nothing (MGF, MSP).
     """
 
     mz: np.ndarray
@@ -92,6 +98,7 @@ class Spectrum:
     peptide: tuple[str, ...] | None = None
     source: str = ""
     status: str = OK
+    fragmentation: str | None = None
 
     @property
     def ok(self) -> bool:
