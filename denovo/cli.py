@@ -143,8 +143,10 @@ def main(verbose: int) -> None:
                    "model's.")
 @click.option("--fragment-tol", metavar="TOL",
               help="Fragment m/z tolerance of the evidence search in Da "
-                   "or ppm, e.g. 0.02Da or 20ppm [default: the model's "
-                   "scorer, 0.02Da]; use ~0.5Da for ion-trap spectra.")
+                   "or ppm, e.g. 0.02Da or 20ppm, for every spectrum "
+                   "[default: the model's scorer, 0.02Da; 0.5Da for "
+                   "spectra the mzML/mzXML file states are ion-trap "
+                   "CID]; use ~0.5Da for ion-trap MGF/MSP files.")
 @click.option("--progress/--no-progress", default=True,
               show_default=True, help="Show a progress bar.")
 @click.option("--workers", type=click.IntRange(min=1),
@@ -175,6 +177,7 @@ def sequence(inputs, model, beam, top_match, precursor_tol,
     """
     from .engine import (DecodeConfig, EngineConfig, ModelFileError,
                          PrecursorWindow, open_writers, sequence_files)
+    from .engine.pipeline import ION_TRAP_TOL_DA
     from .engine.cluster import ClusterError, connect
     from .engine.session import ModelSession
     from .io.errors import InputFileError
@@ -227,7 +230,8 @@ def sequence(inputs, model, beam, top_match, precursor_tol,
                 inputs, session=session, window=window_cfg,
                 decode=decode_cfg, config=engine_cfg, writers=writers,
                 rescore=rescore, progress=progress, client=client,
-                mode=mode, fitted=fitted)
+                mode=mode, fitted=fitted,
+                ion_trap_tol=None if fragment_tol else ION_TRAP_TOL_DA)
     except (ModelFileError, InputFileError, ValueError, OSError,
             ClusterError) as err:
         raise click.ClickException(str(err)) from None

@@ -245,3 +245,25 @@ def test_draft_model_refines_the_search_drafts(tmp_path, monkeypatch):
     for f in found[:2]:
         assert terms[f.tokens] > -0.01
     assert results[1].status == "no_mass_match"
+
+
+def test_stated_ion_trap_spectra_are_read_at_a_wide_tolerance():
+    """Spectra whose file states ion-trap CID go through the same engine
+    at 0.5 Da; the others as before; None turns it off."""
+    from dataclasses import replace
+
+    spectra = list(read_spectra(EXAMPLE))[:12]
+    trap = [replace(s, fragmentation="CID") for s in spectra]
+    auto = list(Engine(None, mode="evidence").run(trap[:6] + spectra[6:]))
+    wide = list(Engine(None, mode="evidence",
+                       fitted=load_default().with_fragment_tol(0.5, "Da"))
+                .run(spectra[:6]))
+    plain = list(Engine(None, mode="evidence").run(spectra))
+    off = list(Engine(None, mode="evidence", ion_trap_tol=None).run(trap))
+
+    def peptides(results):
+        return [[m.candidate.tokens for m in r.matches] for r in results]
+    assert peptides(auto[:6]) == peptides(wide)
+    assert peptides(auto[6:]) == peptides(plain[6:])
+    assert peptides(off) == peptides(plain)
+    assert peptides(wide) != peptides(plain[:6])  # the tolerance mattered

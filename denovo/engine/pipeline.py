@@ -53,6 +53,8 @@ from .session import ModelSession
 __all__ = ["EngineConfig", "Engine"]
 
 RESCORE_WEIGHT = 1.0  # fragment-match score (0-1) vs mean log-prob
+# Fragment tolerance (Da) of spectra their files state are ion-trap CID.
+ION_TRAP_TOL_DA = 0.5
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,10 @@ class Engine:
     fitted
         Cleavage scorer and rank settings; default: the model file's,
         else those shipped with the package.
+    ion_trap_tol
+        Fragment tolerance (Da) for spectra their file states are
+        ion-trap CID (``Spectrum.fragmentation == "CID"``: low-resolution
+        fragments); None reads every spectrum at the scorer's own.
     search
         Evidence-search settings.
     rescore
@@ -127,7 +133,8 @@ class Engine:
                  config: EngineConfig | None = None,
                  rescore: bool = False, mode: str = "hybrid",
                  fitted: FittedSettings | None = None,
-                 search: SearchConfig | None = None):
+                 search: SearchConfig | None = None,
+                 ion_trap_tol: float | None = ION_TRAP_TOL_DA):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, "
                              f"not {mode!r}")
@@ -156,6 +163,13 @@ class Engine:
         self.decoder = Decoder(vocabulary, decode, window)
         self.ranker = Ranker.build(vocabulary, fitted, mode=mode,
                                    search=search, window=window)
+        # spectra the file states are ion-trap CID: the same engine at a
+        # low-resolution fragment tolerance
+        self._ion_trap = None
+        if ion_trap_tol is not None:
+            trap = fitted.with_fragment_tol(float(ion_trap_tol), "Da")
+            self._ion_trap = (trap, Ranker.build(
+                vocabulary, trap, mode=mode, search=search, window=window))
         self.takes_draft = bool(self.session is not None
                                 and self.session.info.takes_draft)
         self._executor = None
@@ -172,7 +186,7 @@ class Engine:
         """Results of one window of spectra (all stages, in order)."""
         rows, batch = self._preprocess(self._rows(spectra))
         if self.mode != "model":
-            self._stage("evidence", self.ranker.find, rows)
+            self._stage("evidence", lambda r: self._ranker(r).find(r), rows)
             modelled = [r for r in rows if r.found]
         else:
             modelled = rows
@@ -195,8 +209,8 @@ class Engine:
                 continue
             peaks = None
             if self.mode != "model":
-                peaks = self.ranker.search.peaks(s.mz, s.intensity,
-                                                 s.precursor_mz)
+                peaks = self._ranker(s).search.peaks(s.mz, s.intensity,
+                                                     s.precursor_mz)
             for z in ((s.charge,) if s.charge else self.config.charges):
                 rows.append(Row(i, s, int(z),
                                 float((s.precursor_mz - PROTON) * z),
@@ -260,10 +274,12 @@ class Engine:
         """Model and decoder for ``rows``, in padded batches of rows with
         similar peak counts."""
         n_peaks = batch.peaks.n_peaks
-        rows = sorted(rows, key=lambda r: n_peaks[r.batch_row])
         size = self.config.batch_size
-        for first in range(0, len(rows), size):
-            self._model_batch(rows[first:first + size], batch)
+        for trap in (False, True):  # one fragment tolerance per batch
+            group = sorted((r for r in rows if self._is_trap(r) == trap),
+                           key=lambda r: n_peaks[r.batch_row])
+            for first in range(0, len(group), size):
+                self._model_batch(group[first:first + size], batch)
 
     def _model_batch(self, rows: list[Row], batch: ModelBatch) -> None:
         vocab = self.decoder.vocabulary
@@ -286,7 +302,8 @@ class Engine:
         if self.mode != "model":
             guide = BeamGuide.from_peaks(
                 [rows[k].peaks for k in owner],
-                [rows[k].charge for k in owner], self.fitted.scorer,
+                [rows[k].charge for k in owner],
+                self._fitted(rows[0]).scorer,
                 self.ranker.settings.beam_guide)
         cands = self.decoder.candidates(self.decoder.decode_arrays(
             log_probs, mass, guide, pool=self._pool(),
@@ -314,9 +331,21 @@ class Engine:
         self.stage_seconds["model"] += time.perf_counter() - start
         return log_probs
 
+    def _is_trap(self, item) -> bool:
+        """Whether a row or spectrum is read as ion-trap CID."""
+        spectrum = getattr(item, "spectrum", item)
+        return (self._ion_trap is not None
+                and getattr(spectrum, "fragmentation", None) == "CID")
+
+    def _ranker(self, item) -> Ranker:
+        return self._ion_trap[1] if self._is_trap(item) else self.ranker
+
+    def _fitted(self, item) -> FittedSettings:
+        return self._ion_trap[0] if self._is_trap(item) else self.fitted
+
     def _rank(self, row: Row) -> list[Match]:
         return [Match(r.candidate, row.charge, r.terms)
-                for r in self.ranker.rank(row, keep=self.top_k)]
+                for r in self._ranker(row).rank(row, keep=self.top_k)]
 
     # -- results --------------------------------------------------------
     def _result(self, spectrum, matches: list, has_peaks: bool) -> Result:

@@ -97,6 +97,7 @@ class Summary:
     # (Da, None when in ppm).
     fragmentation: Counter = field(default_factory=Counter)
     fragment_tol_da: float | None = None
+    ion_trap_tol_da: float | None = None  # the tolerance of stated CID
 
     @property
     def first_run_note(self) -> str | None:
@@ -141,7 +142,12 @@ class Summary:
                 f"{k} {n}" for k, n in sorted(said.items()))
                 + " (as the files state)")
         tol = self.fragment_tol_da
-        if said.get("CID") and tol is not None and tol < 0.1:
+        if said.get("CID") and self.ion_trap_tol_da is not None:
+            lines.append(
+                f"  ion-trap CID spectra read at {self.ion_trap_tol_da:g} "
+                "Da fragment tolerance (the scorer and the confidence "
+                "were fitted on HCD spectra)")
+        elif said.get("CID") and tol is not None and tol < 0.1:
             lines.append(
                 f"  note: {said['CID']} spectra are ion-trap CID (low-"
                 f"resolution fragments), read at {tol:g} Da, a tolerance "

@@ -19,7 +19,7 @@ from ..core.window import PrecursorWindow
 from ..io.reader import read_spectra
 from .cluster import ClusterConfig, run_chunks
 from .firstrun import KernelCache, Progress, warm_up
-from .pipeline import Engine, EngineConfig
+from .pipeline import ION_TRAP_TOL_DA, Engine, EngineConfig
 from .results import Summary
 from .session import ModelSession
 
@@ -88,7 +88,8 @@ def sequence_files(inputs: Iterable, *, session: ModelSession | None,
                    writers: Iterable = (), rescore: bool = False,
                    progress: bool = False, client=None,
                    cluster=None, mode: str = "hybrid",
-                   fitted: FittedSettings | None = None) -> Summary:
+                   fitted: FittedSettings | None = None,
+                   ion_trap_tol: float | None = ION_TRAP_TOL_DA) -> Summary:
     """Sequence spectrum files and stream the rows into ``writers``.
 
     Parameters
@@ -112,6 +113,9 @@ def sequence_files(inputs: Iterable, *, session: ModelSession | None,
     fitted
         Cleavage scorer and rank settings (default: the model's, else
         the package's).
+    ion_trap_tol
+        Fragment tolerance (Da) of the spectra the files state are
+        ion-trap CID; None: the scorer's for all (:class:`Engine`).
     progress
         Show a tqdm progress bar (on stderr).
     client
@@ -127,7 +131,8 @@ def sequence_files(inputs: Iterable, *, session: ModelSession | None,
         For a file that cannot be read; rows already written stay.
     """
     engine_kwargs = {"window": window, "decode": decode, "config": config,
-                     "rescore": rescore, "mode": mode, "fitted": fitted}
+                     "rescore": rescore, "mode": mode, "fitted": fitted,
+                     "ion_trap_tol": ion_trap_tol}
     engine = Engine(session, **engine_kwargs)
     config = engine.config
     writers = list(writers)
@@ -185,6 +190,7 @@ def sequence_files(inputs: Iterable, *, session: ModelSession | None,
     evidence = engine.fitted.scorer.config
     summary.fragment_tol_da = (None if evidence.ppm
                                else float(evidence.fragment_tol))
+    summary.ion_trap_tol_da = ion_trap_tol
     return summary
 
 
@@ -193,7 +199,9 @@ def sequence_on_cluster(inputs: Iterable, client, *, model=None,
                         config: EngineConfig | None = None,
                         cluster: ClusterConfig | None = None,
                         rescore: bool = False, mode: str = "hybrid",
-                        fitted=None, progress: bool = False) -> Summary:
+                        fitted=None, progress: bool = False,
+                        ion_trap_tol: float | None = ION_TRAP_TOL_DA
+                        ) -> Summary:
     """Sequence files on a Dask cluster into mzTab and/or CSV files.
 
     The library form of ``denovo sequence --scheduler``: same settings,
@@ -213,7 +221,7 @@ def sequence_on_cluster(inputs: Iterable, client, *, model=None,
         Output paths (at least one).
     window, decode, config, cluster
         Precursor window, decoding, engine and chunking settings.
-    rescore, mode, fitted, progress
+    rescore, mode, fitted, progress, ion_trap_tol
         As for :func:`sequence_files`.
 
     Returns
@@ -231,5 +239,6 @@ def sequence_on_cluster(inputs: Iterable, client, *, model=None,
         return sequence_files(inputs, session=session, window=window,
                               decode=decode, config=config, writers=writers,
                               rescore=rescore, mode=mode, fitted=fitted,
+                              ion_trap_tol=ion_trap_tol,
                               progress=progress, client=client,
                               cluster=cluster)
