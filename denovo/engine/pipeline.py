@@ -53,8 +53,11 @@ from .session import ModelSession
 __all__ = ["EngineConfig", "Engine"]
 
 RESCORE_WEIGHT = 1.0  # fragment-match score (0-1) vs mean log-prob
-# Fragment tolerance (Da) of spectra their files state are ion-trap CID.
+# Fragment tolerance (Da) of spectra their files state are ion-trap CID,
+# or whose file's peaks show low-resolution fragments (MGF, MSP).
 ION_TRAP_TOL_DA = 0.5
+ESTIMATED_CID = "CID (estimated)"
+ION_TRAP = ("CID", ESTIMATED_CID)
 
 
 @dataclass(frozen=True)
@@ -118,9 +121,11 @@ class Engine:
         Cleavage scorer and rank settings; default: the model file's,
         else those shipped with the package.
     ion_trap_tol
-        Fragment tolerance (Da) for spectra their file states are
-        ion-trap CID (``Spectrum.fragmentation == "CID"``: low-resolution
-        fragments); None reads every spectrum at the scorer's own.
+        Fragment tolerance (Da) for ion-trap spectra
+        (``Spectrum.fragmentation`` ``"CID"``, stated by the file, or
+        ``"CID (estimated)"``, from the peaks of a file that states
+        nothing: low-resolution fragments); None reads every spectrum at
+        the scorer's own.
     search
         Evidence-search settings.
     rescore
@@ -335,7 +340,7 @@ class Engine:
         """Whether a row or spectrum is read as ion-trap CID."""
         spectrum = getattr(item, "spectrum", item)
         return (self._ion_trap is not None
-                and getattr(spectrum, "fragmentation", None) == "CID")
+                and getattr(spectrum, "fragmentation", None) in ION_TRAP)
 
     def _ranker(self, item) -> Ranker:
         return self._ion_trap[1] if self._is_trap(item) else self.ranker

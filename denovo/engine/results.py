@@ -140,16 +140,17 @@ class Summary:
         if said:
             lines.append("fragmentation:     " + ", ".join(
                 f"{k} {n}" for k, n in sorted(said.items()))
-                + " (as the files state)")
+                + " (as the files state, or their peaks show)")
         tol = self.fragment_tol_da
-        if said.get("CID") and self.ion_trap_tol_da is not None:
+        trap = said.get("CID", 0) + said.get("CID (estimated)", 0)
+        if trap and self.ion_trap_tol_da is not None:
             lines.append(
                 f"  ion-trap CID spectra read at {self.ion_trap_tol_da:g} "
                 "Da fragment tolerance (the scorer and the confidence "
                 "were fitted on HCD spectra)")
-        elif said.get("CID") and tol is not None and tol < 0.1:
+        elif trap and tol is not None and tol < 0.1:
             lines.append(
-                f"  note: {said['CID']} spectra are ion-trap CID (low-"
+                f"  note: {trap} spectra are ion-trap CID (low-"
                 f"resolution fragments), read at {tol:g} Da, a tolerance "
                 "for high-resolution ones: run them with --fragment-tol "
                 "0.5Da")

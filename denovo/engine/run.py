@@ -11,15 +11,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from dataclasses import replace
 from typing import Iterable, Iterator
 
 from ..core.decode import DecodeConfig
+from ..core.resolution import LOW, fragment_resolution
 from ..core.settings import FittedSettings
 from ..core.window import PrecursorWindow
 from ..io.reader import read_spectra
 from .cluster import ClusterConfig, run_chunks
 from .firstrun import KernelCache, Progress, warm_up
-from .pipeline import ION_TRAP_TOL_DA, Engine, EngineConfig
+from .pipeline import ESTIMATED_CID, ION_TRAP_TOL_DA, Engine, EngineConfig
 from .results import Summary
 from .session import ModelSession
 
@@ -147,7 +149,12 @@ def sequence_files(inputs: Iterable, *, session: ModelSession | None,
         for path in inputs:
             reader = read_spectra(path)
             readers.append(reader)
-            yield from reader
+            if ion_trap_tol is not None and _low_resolution(path):
+                yield from (replace(s, fragmentation=ESTIMATED_CID)
+                            if s.fragmentation is None else s
+                            for s in reader)
+            else:
+                yield from reader
 
     def flush(rows):
         t0 = time.perf_counter()
@@ -192,6 +199,23 @@ def sequence_files(inputs: Iterable, *, session: ModelSession | None,
                                else float(evidence.fragment_tol))
     summary.ion_trap_tol_da = ion_trap_tol
     return summary
+
+
+def _low_resolution(path) -> bool:
+    """Whether a file that states no fragmentation (MGF, MSP) shows
+    low-resolution fragments in its first spectra
+    (:func:`denovo.core.resolution.fragment_resolution`; one more pass
+    over at most a few hundred spectra)."""
+    from ..io.formats import detect_format
+    if detect_format(path) not in ("mgf", "msp"):
+        return False
+    reader = read_spectra(path)
+    try:
+        return fragment_resolution(reader) == LOW
+    finally:
+        close = getattr(reader, "close", None)
+        if close is not None:
+            close()
 
 
 def sequence_on_cluster(inputs: Iterable, client, *, model=None,
