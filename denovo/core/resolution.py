@@ -23,10 +23,11 @@ import numpy as np
 from .constants import PROTON
 
 __all__ = ["fragment_resolution", "sharpness", "complement_offsets", "LOW",
-           "HIGH"]
+           "HIGH", "RESOLUTION_SPECTRA"]
 
 LOW, HIGH = "low", "high"
 _SPECTRA = 300  # charged spectra looked at
+RESOLUTION_SPECTRA = _SPECTRA  # what a caller should hand in
 _PEAKS = 60  # the most intense peaks of each
 _MIN_PAIRS = 30  # pair sums within 0.05 Da needed to decide
 _LOW_BELOW, _HIGH_ABOVE = 2.0, 3.0  # sharpness thresholds

@@ -9,13 +9,15 @@ imports the other's caller.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import time
 from dataclasses import replace
 from typing import Iterable, Iterator
 
 from ..core.decode import DecodeConfig
-from ..core.resolution import LOW, fragment_resolution
+from ..core.resolution import LOW, RESOLUTION_SPECTRA, fragment_resolution
+from ..io.formats import detect_format
 from ..core.settings import FittedSettings
 from ..core.window import PrecursorWindow
 from ..io.reader import read_spectra
@@ -47,7 +49,6 @@ def open_writers(*, mztab=None, csv=None, tsv=None, inputs: Iterable = (),
     """
     from ..io import CsvWriter, MzTabWriter
     from ..io.atomic import check_output_paths
-    from ..io.formats import detect_format
     from ..io.psm_tsv import PsmTsvWriter
 
     inputs = [str(p) for p in inputs]
@@ -149,12 +150,20 @@ def sequence_files(inputs: Iterable, *, session: ModelSession | None,
         for path in inputs:
             reader = read_spectra(path)
             readers.append(reader)
-            if ion_trap_tol is not None and _low_resolution(path):
-                yield from (replace(s, fragmentation=ESTIMATED_CID)
-                            if s.fragmentation is None else s
-                            for s in reader)
-            else:
-                yield from reader
+            stream = iter(reader)
+            if ion_trap_tol is None or detect_format(path) not in (
+                    "mgf", "msp"):
+                yield from stream
+                continue
+            # a file that states nothing: its first spectra tell
+            head = list(itertools.islice(stream, RESOLUTION_SPECTRA))
+            if fragment_resolution(head) != LOW:
+                yield from head
+                yield from stream
+                continue
+            for s in itertools.chain(head, stream):
+                yield (replace(s, fragmentation=ESTIMATED_CID)
+                       if s.fragmentation is None else s)
 
     def flush(rows):
         t0 = time.perf_counter()
@@ -199,23 +208,6 @@ def sequence_files(inputs: Iterable, *, session: ModelSession | None,
                                else float(evidence.fragment_tol))
     summary.ion_trap_tol_da = ion_trap_tol
     return summary
-
-
-def _low_resolution(path) -> bool:
-    """Whether a file that states no fragmentation (MGF, MSP) shows
-    low-resolution fragments in its first spectra
-    (:func:`denovo.core.resolution.fragment_resolution`; one more pass
-    over at most a few hundred spectra)."""
-    from ..io.formats import detect_format
-    if detect_format(path) not in ("mgf", "msp"):
-        return False
-    reader = read_spectra(path)
-    try:
-        return fragment_resolution(reader) == LOW
-    finally:
-        close = getattr(reader, "close", None)
-        if close is not None:
-            close()
 
 
 def sequence_on_cluster(inputs: Iterable, client, *, model=None,
