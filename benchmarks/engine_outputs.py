@@ -18,7 +18,6 @@ line, apart from the two lines that name the run (``mzTab-ID``,
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -26,12 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from machine import describe
+from machine import describe, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "real"
 REAL = ROOT / "runs" / "real"
-RESULTS = ROOT / "benchmarks" / "results"
 CASES = [  # label, input, extra arguments
     ("core dev, default", REAL / "dev_core.mgf", []),
     ("all dev, default", REAL / "dev.mgf", []),
@@ -109,9 +107,6 @@ def main() -> None:
               + " ".join(sys.argv[1:]),
               "date": time.strftime("%Y-%m-%d"), "machine": describe(),
               "commits": commits, "rows": rows}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.results}.json").write_text(
-        json.dumps(report, indent=1) + "\n")
     lines = ["# Engine outputs: this checkout against a baseline commit", "",
              f"`{report['command']}` on {report['date']} "
              f"({report['machine']}): baseline {commits['baseline']}, this "
@@ -126,8 +121,7 @@ def main() -> None:
                      f"| {r['csv_rows_differing']} of {r['csv_rows']} | "
                      f"{r['mztab_identical_apart_from_run_lines']} | "
                      f"{r['seconds']} |")
-    (RESULTS / f"{args.results}.md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {RESULTS / args.results}.md")
+    print(f"wrote {write_results(args.results, report, lines)}")
 
 
 if __name__ == "__main__":

@@ -13,13 +13,12 @@ of ``M + 2 H+``, per Da) and the class
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-from machine import describe
+from machine import describe, write_results
 
 from denovo.core.resolution import fragment_resolution, sharpness
 from denovo.io import read_spectra
@@ -27,7 +26,6 @@ from denovo.io.formats import FORMATS, detect_format
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "real"
-RESULTS = ROOT / "benchmarks" / "results"
 
 
 def main() -> None:
@@ -50,9 +48,6 @@ def main() -> None:
     report = {"command": "python benchmarks/fragment_resolution.py",
               "date": time.strftime("%Y-%m-%d"), "machine": describe(),
               "rows": rows}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "fragment_resolution.json").write_text(
-        json.dumps(report, indent=1) + "\n")
     lines = ["# Fragment resolution read off the peaks", "",
              f"`{report['command']}` on {report['date']} "
              f"({report['machine']}). Sharpness: complementary b/y pair sums "
@@ -67,7 +62,7 @@ def main() -> None:
         stated = ", ".join(f"{k} {v}" for k, v in r["stated"].items())
         lines.append(f"| {r['file']} | {stated} | {r['sharpness']} | "
                      f"{r['pairs']} | {r['class']} |")
-    (RESULTS / "fragment_resolution.md").write_text("\n".join(lines) + "\n")
+    write_results("fragment_resolution", report, lines)
 
 
 if __name__ == "__main__":
