@@ -208,7 +208,7 @@ def engine_candidates(ranker, ex) -> list:
 def _ranker(search: EvidenceSearch, peak_once=True):
     from denovo.engine.ranking import Ranker
 
-    return Ranker(search, search.rank, mode="evidence", peak_once=peak_once)
+    return Ranker(search, mode="evidence", peak_once=peak_once)
 
 
 def search_recall(examples, fitted: FittedSettings,

@@ -70,15 +70,14 @@ def _sigmoid(x):
 
 @dataclass(frozen=True)
 class Ranker:
-    """How one engine ranks: the search, the fitted rank settings and the
-    mode; :meth:`rank` is a function of a row and these.
+    """How one engine ranks: the search (with its fitted rank settings)
+    and the mode; :meth:`rank` is a function of a row and these.
 
     ``peak_once`` False ranks by the search's own path score (peaks may
     count twice), for ablation.
     """
 
     search: EvidenceSearch
-    settings: RankSettings
     mode: str = "hybrid"
     peak_once: bool = True
 
@@ -97,8 +96,12 @@ class Ranker:
         """The ranker of a vocabulary and :class:`FittedSettings`."""
         return cls(EvidenceSearch(vocabulary, fitted.scorer, fitted.rank,
                                   search or SearchConfig(),
-                                  window or PrecursorWindow()),
-                   fitted.rank, mode=mode)
+                                  window or PrecursorWindow()), mode=mode)
+
+    @property
+    def settings(self) -> RankSettings:
+        """The rank settings, those the search was built with."""
+        return self.search.rank
 
     @property
     def vocabulary(self):
