@@ -30,14 +30,13 @@ changes the stem).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from machine import describe
+from machine import describe, write_results
 
 from denovo.core.evidence import FEATURE_NAMES
 from denovo.core.settings import FittedSettings, load_default
@@ -221,9 +220,6 @@ def main() -> None:
 
 
 def write(report: dict, stem: str = "evidence_search") -> None:
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{stem}.json").write_text(
-        json.dumps(report, indent=1) + "\n")
     lines = ["# Evidence search and engine modes on the dev split", "",
              f"`{report['command']}` on {report['date']} "
              f"({report['machine']}); model `{report['model']}`. Dev "
@@ -253,8 +249,7 @@ def write(report: dict, stem: str = "evidence_search") -> None:
             lines.append(f"| {r['variant']} | {r['aa_precision']:.3f} | "
                          f"{r['aa_recall']:.3f} | "
                          f"{r['peptide_recall']:.3f} |")
-    out = RESULTS / f"{stem}.md"
-    out.write_text("\n".join(lines) + "\n")
+    out = write_results(stem, report, lines)
     print(f"wrote {out}")
 
 

@@ -49,7 +49,6 @@ changes the stem).
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import time
@@ -60,7 +59,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from machine import describe  # noqa: E402
+from machine import describe, write_results  # noqa: E402
 
 from denovo.core.decode import DecodeConfig  # noqa: E402
 from denovo.core.evidence import FEATURE_NAMES  # noqa: E402
@@ -68,7 +67,7 @@ from denovo.core.peak_once import peak_once_features  # noqa: E402
 from denovo.core.peptide import peptide_key  # noqa: E402
 from denovo.core.search import SearchConfig, cleavage_prefixes  # noqa: E402
 
-from evidence_search import REAL, RESULTS, ROOT, SETS  # noqa: E402
+from evidence_search import REAL, ROOT, SETS  # noqa: E402
 GROUPS = {"core": list(SETS)[:2], "all": list(SETS)[2:]}
 CORE = "core dev (421)"
 TOP_K = 50
@@ -384,9 +383,6 @@ def split_table(report: dict, key: str, title: str) -> list[str]:
 
 
 def write(report: dict, stem: str = "generation_gap") -> None:
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{stem}.json").write_text(
-        json.dumps(report, indent=1) + "\n")
     lines = ["# Generation gap of the evidence search on the dev split", "",
              f"`{report['command']}` on {report['date']} "
              f"({report['machine']}, commit "
@@ -437,8 +433,7 @@ def write(report: dict, stem: str = "generation_gap") -> None:
               "*within the steps* is the search's pruning (paths per "
               "node, peptides kept).", ""]
     lines += split_table(report, "by_reach", "truth vs the steps")
-    out = RESULTS / f"{stem}.md"
-    out.write_text("\n".join(lines) + "\n")
+    out = write_results(stem, report, lines)
     print("\n".join(table(report)))
     print(f"wrote {out}")
 
