@@ -58,7 +58,7 @@ def accuracy(path: Path, out: Path, fitted=None) -> dict:
     with open_writers(csv=out, inputs=[path], session=session) as writers:
         sequence_files([path], session=session, writers=writers,
                        fitted=fitted,
-                       ion_trap_tol=None if fitted is not None else 0.5)
+                       ion_trap=None if fitted is not None else "auto")
     (result,) = evaluate_files([out], [path], exact=False)
     summary = result.mass.summary()
     return {k: summary[k] for k in ("n_spectra", "aa_precision",

@@ -144,9 +144,17 @@ def main(verbose: int) -> None:
 @click.option("--fragment-tol", metavar="TOL",
               help="Fragment m/z tolerance of the evidence search in Da "
                    "or ppm, e.g. 0.02Da or 20ppm, for every spectrum "
-                   "[default: the model's scorer, 0.02Da; 0.5Da for "
-                   "spectra the mzML/mzXML file states are ion-trap "
-                   "CID]; use ~0.5Da for ion-trap MGF/MSP files.")
+                   "[default: the scorer's of the spectrum's "
+                   "fragmentation: 0.02Da for HCD, 0.5Da for ion-trap "
+                   "CID].")
+@click.option("--fragmentation", type=click.Choice(["auto", "HCD", "CID"]),
+              default="auto", show_default=True,
+              help="auto: as each mzML/mzXML spectrum states it, or for "
+                   "MGF/MSP files as their peaks show (low-resolution "
+                   "fragments: ion-trap CID); HCD or CID: read every "
+                   "spectrum with that class's scorer, ranker and "
+                   "confidence (HCD covers high-resolution fragments of "
+                   "any activation).")
 @click.option("--progress/--no-progress", default=True,
               show_default=True, help="Show a progress bar.")
 @click.option("--workers", type=click.IntRange(min=1),
@@ -159,7 +167,8 @@ def main(verbose: int) -> None:
 def sequence(inputs, model, beam, top_match, precursor_tol,
              isotope_errors, charges, output, csv_path, tsv_path,
              batch_size, threads, mass_control, rescore, mode, evidence_scorer,
-             fragment_tol, progress, workers, scheduler) -> None:
+             fragment_tol, fragmentation, progress, workers,
+             scheduler) -> None:
     """Sequence spectra (mzML/mzXML/MGF/MSP): the evidence search reads
     the peaks, the ONNX model adds its beam and score (--mode).
 
@@ -177,7 +186,7 @@ def sequence(inputs, model, beam, top_match, precursor_tol,
     """
     from .engine import (DecodeConfig, EngineConfig, ModelFileError,
                          PrecursorWindow, open_writers, sequence_files)
-    from .engine.pipeline import ION_TRAP_TOL_DA
+    from .engine.pipeline import ion_trap_settings
     from .engine.cluster import ClusterError, connect
     from .engine.session import ModelSession
     from .io.errors import InputFileError
@@ -221,17 +230,23 @@ def sequence(inputs, model, beam, top_match, precursor_tol,
         if mode != "evidence" or model is not None:
             session = ModelSession(model, threads=engine_cfg.threads)
         fitted = _fitted(session, fragment_tol, evidence_scorer)
+        ion_trap = ion_trap_settings(getattr(session, "info", None))
+        if fragment_tol is not None:
+            ion_trap = _with_tol(ion_trap, fragment_tol)
         with connect(workers=workers, scheduler=scheduler) as client, \
                 open_writers(mztab=output, csv=csv_path, tsv=tsv_path,
                              inputs=inputs, session=session,
-                             decode=decode_cfg,
-                             window=window_cfg) as writers:
+                             decode=decode_cfg, window=window_cfg,
+                             fragment_tol={
+                                 "HCD": fitted.scorer.config.describe(),
+                                 "CID": ion_trap.scorer.config.describe()}
+                             ) as writers:
             summary = sequence_files(
                 inputs, session=session, window=window_cfg,
                 decode=decode_cfg, config=engine_cfg, writers=writers,
                 rescore=rescore, progress=progress, client=client,
                 mode=mode, fitted=fitted,
-                ion_trap_tol=None if fragment_tol else ION_TRAP_TOL_DA)
+                ion_trap=ion_trap, fragmentation=fragmentation)
     except (ModelFileError, InputFileError, ValueError, OSError,
             ClusterError) as err:
         raise click.ClickException(str(err)) from None
@@ -262,8 +277,12 @@ def _fitted(session, fragment_tol, path=None):
     else:
         fitted = getattr(getattr(session, "info", None), "fitted",
                          None) or load_default()
-    if fragment_tol is None:
-        return fitted
+    return fitted if fragment_tol is None else _with_tol(fitted,
+                                                          fragment_tol)
+
+
+def _with_tol(fitted, fragment_tol: str):
+    """``fitted`` reading peaks at the ``--fragment-tol`` the user gave."""
     tol = _tolerance(fragment_tol, "--fragment-tol")
     if "tol_da" in tol:
         return fitted.with_fragment_tol(tol["tol_da"], "Da")

@@ -295,22 +295,32 @@ def update_metadata(path: str | Path, props: Mapping[str, str]) -> None:
     tmp.replace(path)
 
 
-def set_fitted_settings(path: str | Path, fitted: Any) -> None:
+def set_fitted_settings(path: str | Path, fitted: Any,
+                        fragmentation: str = "HCD") -> None:
     """Store the engine's fitted settings (a ``FittedSettings``) in an
-    exported model's metadata (format 2).
+    exported model's metadata: the main scorer's (``HCD``, format 2) or
+    another fragmentation class's (``CID``, format 4).
 
     The graph is untouched, so a model's settings can be refitted without
-    re-exporting it; a format-1 file becomes a format-2 file.
+    re-exporting it; the file's format version becomes this denovo's.
     """
     props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    main = by_class = None
+    if fragmentation == "HCD":
+        main, key = fitted, "denovo.evidence_scorer"
+    else:
+        by_class = json.loads(props.get("denovo.fitted_by_fragmentation",
+                                        "{}"))
+        by_class[fragmentation] = fitted.to_dict()
+        key = "denovo.fitted_by_fragmentation"
     new = contract.metadata_props(
         vocabulary=Vocabulary.from_json(props["denovo.vocabulary"]),
         preprocess=json.loads(props["denovo.preprocessing"]),
         max_length=int(props["denovo.max_length"]),
         refinement_steps=int(props["denovo.refinement_steps"]),
-        fitted=fitted)
+        fitted=main, fitted_by_fragmentation=by_class)
     update_metadata(path, {k: new[k] for k in ("denovo.format_version",
-                                               "denovo.evidence_scorer")})
+                                               key)})
 
 
 def export_onnx(model_or_checkpoint: TRM | str | Path, path: str | Path, *,

@@ -128,7 +128,7 @@ def test_metadata_round_trip():
 
 @pytest.mark.parametrize("change, message", [
     (lambda m: {}, "not a denovo model"),
-    (lambda m: {**m, "denovo.format_version": "4"}, "not supported"),
+    (lambda m: {**m, "denovo.format_version": "5"}, "not supported"),
     (lambda m: {**m, "denovo.evidence_scorer": '{"weights": [1.0]}'},
      "evidence scorer"),
     (lambda m: {**m, "denovo.takes_draft": "1"}, "takes_draft"),

@@ -63,6 +63,14 @@ def test_mztab_round_trip_pyteomics(tmp_path, results):
     assert meta["ms_run[1]-location"].endswith("pepnet_124.mgf")
     assert meta["ms_run[2]-location"].endswith("ecoli_small.mzML")
     assert "Carbamidomethyl" in str(meta["fixed_mod[1]"])
+    # each run's fragmentation, known when the run ends, in the metadata
+    assert str(meta["ms_run[2]-fragmentation_method[1]"]) == \
+        "collision-induced dissociation"
+    assert "ms_run[1]-fragmentation_method[1]" not in meta
+    assert meta["custom[1]"] == ("ms_run[1] spectra per fragmentation "
+                                 "read", "not stated 40")  # the MGF
+    assert meta["custom[2]"][1] == "CID 40"
+    assert not list(tmp_path.glob("*.header"))
     assert list(df.columns) == list(PSM_COLUMNS)
     assert len(df) == len(psms)
     for (_, row), psm in zip(df.iterrows(), psms, strict=True):

@@ -129,6 +129,14 @@ def test_model_files_carry_their_scorer_and_format_1_still_reads(
     info = ModelSession(path).info
     assert info.format_version == FORMAT_VERSION
     assert info.fitted == fitted and not info.takes_draft
+    # the bundled model carries ion-trap settings fitted for it
+    assert set(info.fitted_by_fragmentation) == {"CID"}
+    trap = load_default("CID").with_rank(model_weight=0.5)
+    set_fitted_settings(path, trap, "CID")
+    info = ModelSession(path).info
+    assert info.fitted == fitted  # the main settings stay
+    assert info.fitted_by_fragmentation == {"CID": trap}
+    assert Engine(ModelSession(path)).ion_trap == trap
     old = make_model(tmp_path / "v1.onnx", peptide_logits(("P", "K")))
     import onnx
     proto = onnx.load(str(old))
@@ -138,9 +146,11 @@ def test_model_files_carry_their_scorer_and_format_1_still_reads(
     onnx.save(proto, str(old))
     v1 = ModelSession(old).info
     assert v1.format_version == 1 and v1.fitted is None
+    assert v1.fitted_by_fragmentation == {}
     # the engine falls back to the packaged settings
     engine = Engine(ModelSession(old), mode="hybrid")
     assert engine.fitted == load_default()
+    assert engine.ion_trap == load_default("CID")
 
 
 def test_evidence_guides_the_model_beam():
@@ -247,19 +257,22 @@ def test_draft_model_refines_the_search_drafts(tmp_path, monkeypatch):
     assert results[1].status == "no_mass_match"
 
 
-def test_stated_ion_trap_spectra_are_read_at_a_wide_tolerance():
+def test_stated_ion_trap_spectra_are_read_with_the_ion_trap_settings():
     """Spectra whose file states ion-trap CID go through the same engine
-    at 0.5 Da; the others as before; None turns it off."""
+    with the ion-trap settings (0.5 Da); the others as before; None turns
+    it off."""
     from dataclasses import replace
+
+    from denovo.engine.pipeline import ION_TRAP_SEARCH
 
     spectra = list(read_spectra(EXAMPLE))[:12]
     trap = [replace(s, fragmentation="CID") for s in spectra]
     auto = list(Engine(None, mode="evidence").run(trap[:6] + spectra[6:]))
     wide = list(Engine(None, mode="evidence",
-                       fitted=load_default().with_fragment_tol(0.5, "Da"))
-                .run(spectra[:6]))
+                       fitted=load_default("CID"),
+                       search=ION_TRAP_SEARCH).run(spectra[:6]))
     plain = list(Engine(None, mode="evidence").run(spectra))
-    off = list(Engine(None, mode="evidence", ion_trap_tol=None).run(trap))
+    off = list(Engine(None, mode="evidence", ion_trap=None).run(trap))
 
     def peptides(results):
         return [[m.candidate.tokens for m in r.matches] for r in results]

@@ -70,7 +70,41 @@ def test_a_low_resolution_mgf_is_read_at_the_ion_trap_tolerance(tmp_path):
     assert auto.exit_code == 0, auto.output
     assert "CID (estimated) 300" in auto.output
     assert "read at 0.5 Da" in auto.output
-    # a tolerance the user gives holds for every spectrum: no estimate
+    # a tolerance the user gives holds for every spectrum, of either class
     given = CliRunner().invoke(main, args + ["--fragment-tol", "0.02Da"])
     assert given.exit_code == 0, given.output
-    assert "fragmentation" not in given.output
+    assert "CID (estimated) 300" in given.output
+    assert "read at 0.02 Da" in given.output
+    # a class the user gives holds for every spectrum: no estimate
+    for cls, said in (("HCD", "HCD 300"), ("CID", "CID 300")):
+        forced = CliRunner().invoke(main, args + ["--fragmentation", cls])
+        assert forced.exit_code == 0, forced.output
+        assert f"fragmentation:     {said} " in forced.output
+        assert "estimated" not in forced.output
+
+
+def test_the_mztab_says_how_each_run_was_read(tmp_path):
+    from click.testing import CliRunner
+    from pyteomics import mztab
+
+    from denovo.cli import main
+    from denovo.io.mgf_writer import MgfWriter
+
+    rng = np.random.default_rng(4)
+    path = tmp_path / "trap.mgf"
+    with MgfWriter(path) as writer:
+        for s in _spectra(40, 0.2, rng):
+            writer.write(s.mz, s.intensity, precursor_mz=s.precursor_mz,
+                         charge=s.charge, title=f"t{s.index}")
+    out = tmp_path / "out.mztab"
+    run = CliRunner().invoke(main, [
+        "sequence", str(path), "--mode", "evidence", "-o", str(out),
+        "--no-progress", "--fragmentation", "CID"])
+    assert run.exit_code == 0, run.output
+    meta = mztab.MzTab(str(out)).metadata
+    assert meta["ms_run[1]-fragmentation_method[1]"] == \
+        "collision-induced dissociation"
+    assert meta["custom[1]"][1] == "CID 40"
+    settings = [str(v) for k, v in meta.items() if "setting" in k]
+    assert "fragment_tol[CID] = 0.5 Da" in settings
+    assert "fragment_tol[HCD] = 0.02 Da" in settings

@@ -265,3 +265,10 @@ def test_summary_says_what_the_files_state_and_warns_for_ion_traps():
     wide = Summary(fragmentation=Counter({"CID": 7}), fragment_tol_da=0.5)
     assert "--fragment-tol" not in wide.text()
     assert "fragmentation" not in Summary().text()  # MGF: nothing said
+    read = Summary(fragmentation=Counter({"CID (estimated)": 7}),
+                   fragment_tol_da=0.02, ion_trap_tol_da=0.5,
+                   ion_trap_settings="scorer fitted on HCD spectra, "
+                   "confidence on CID")
+    assert "read at 0.5 Da fragment tolerance with the ion-trap settings " \
+        "(scorer fitted on HCD spectra, confidence on CID)" in read.text()
+    assert "--fragment-tol" not in read.text()

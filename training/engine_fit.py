@@ -22,6 +22,12 @@ annotated **train-side** spectra only:
   peptide is right" on the same kind of spectra (hybrid) or on the
   held-out slice of the evidence scorer's fit (evidence mode).
 
+With ``--fragmentation CID`` the same is fitted for ion-trap CID
+spectra on their train side (NIST's BSA library and bsa1), starting from
+the package's CID settings; the result goes into
+``denovo/configs/evidence_scorer_cid.json`` or, with ``--model``, the
+model file's ``fitted_by_fragmentation`` (format 4).
+
 The result goes into the scorer JSON (``--out``) and, with
 ``--write-model``, into the model file's metadata.
 """
@@ -32,16 +38,16 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from denovo.core.decode import DecodeConfig
-from denovo.core.evidence import DEFAULT_SCORER_PATH
 from denovo.core.peptide import peptide_key
-from denovo.core.settings import FittedSettings
+from denovo.core.settings import DEFAULT_SETTINGS_PATHS, FittedSettings
 from denovo.engine.confidence import FEATURES, candidate_features
-from denovo.engine.pipeline import Engine
+from denovo.engine.pipeline import ION_TRAP_SEARCH, Engine
 from denovo.engine.ranking import rank_score
 
 from .evidence_scorer import TRAIN_MGF, holdout, load_examples
@@ -132,7 +138,16 @@ def fit_confidence(examples, lists, weight, mode: str, ranker):
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scorer", type=Path, default=DEFAULT_SCORER_PATH)
+    parser.add_argument("--scorer", type=Path,
+                        help="settings JSON to start from [the package's "
+                             "for --fragmentation]")
+    parser.add_argument("--fragmentation", choices=["HCD", "CID"],
+                        default="HCD",
+                        help="fit for spectra of this class, on the "
+                             "train side of its sources [%(default)s]")
+    parser.add_argument("--fragment-tol", type=float, metavar="DA",
+                        help="read the peaks at this fragment tolerance "
+                             "(Da) instead of the scorer's")
     parser.add_argument("--model", help="model file or bundled name: fit "
                         "the hybrid weight and calibration for it")
     parser.add_argument("--train", type=Path, default=TRAIN_MGF)
@@ -151,18 +166,37 @@ def main(argv=None) -> None:
                         help="write REPORT.json with what was measured")
     args = parser.parse_args(argv)
     start = time.time()
+    args.scorer = args.scorer or DEFAULT_SETTINGS_PATHS[args.fragmentation]
     fitted = FittedSettings.load(args.scorer)
+    if args.fragment_tol is not None:
+        fitted = fitted.with_fragment_tol(args.fragment_tol, "Da")
+    if args.fragmentation != "HCD" or args.fragment_tol is not None:
+        fitted = replace(fitted, scorer=replace(fitted.scorer, provenance={
+            **fitted.scorer.provenance,
+            "engine_fit_on": args.fragmentation,
+            "fragment_tol": fitted.scorer.config.fragment_tol}))
+    # the spectra the evidence calibration may use: the scorer's
+    # held-out slice, or all of them when the scorer and its ranker were
+    # fitted on other spectra (another fragmentation class)
+    own = fitted.scorer.provenance.get("fragmentation") in (
+        args.fragmentation, "all")
+    # the search the engine runs for spectra of this class
+    search = ION_TRAP_SEARCH if args.fragmentation == "CID" else None
     examples = load_examples([args.train], fitted.scorer.config,
-                             fragmentation="HCD", keep_spectra=True)
+                             fragmentation=args.fragmentation,
+                             keep_spectra=True)
     decode = DecodeConfig(top_k=64)
     confidence = dict(fitted.rank.confidence or {})
     args_text = " ".join(sys.argv[1:] if argv is None else argv)
     record = {"command": "python -m denovo_training.engine_fit " + args_text,
-              "date": time.strftime("%Y-%m-%d")}
+              "date": time.strftime("%Y-%m-%d"),
+              "fragmentation": args.fragmentation}
     if args.model is None:
-        held = [ex for ex in examples if holdout(ex.key)]
-        print(f"evidence mode: {len(held)} held-out train-side spectra")
-        engine = Engine(None, mode="evidence", fitted=fitted, decode=decode)
+        held = [ex for ex in examples if holdout(ex.key) or not own]
+        print(f"evidence mode: {len(held)} train-side spectra the scorer "
+              "was not fitted on")
+        engine = Engine(None, mode="evidence", fitted=fitted, decode=decode,
+                        ion_trap=None, search=search)
         lists = ranked_lists(held, engine)
         confidence["evidence"], info = fit_confidence(
             held, lists, 0.0, "evidence", engine.ranker)
@@ -189,7 +223,8 @@ def main(argv=None) -> None:
                                     fitted=fitted.with_rank(
                                         model_weight=0.0,
                                         beam_guide=guide, drafts=n_drafts,
-                                        draft_scoring=scoring))
+                                        draft_scoring=scoring),
+                                    ion_trap=None, search=search)
                     lists = ranked_lists(unseen, engine)
                     weight, table = best_weight(unseen, lists)
                     tables[f"{n_drafts}:{scoring}:{guide}"] = table
@@ -212,7 +247,7 @@ def main(argv=None) -> None:
               f"{n_drafts}, scored by {scoring}")
         if args.write_model:
             from denovo_export.onnx_export import set_fitted_settings
-            set_fitted_settings(session.path, fitted)
+            set_fitted_settings(session.path, fitted, args.fragmentation)
             print(f"stored the settings in {session.path}")
     out = args.out or (args.scorer if args.model is None else None)
     if out is not None:

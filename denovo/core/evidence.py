@@ -112,6 +112,10 @@ class EvidenceConfig:
     def ppm(self) -> bool:
         return self.fragment_unit == "ppm"
 
+    def describe(self) -> str:
+        """The fragment tolerance as text, e.g. ``"0.02 Da"``."""
+        return f"{self.fragment_tol:g} {self.fragment_unit}"
+
     def to_dict(self) -> dict:
         return asdict(self)
 

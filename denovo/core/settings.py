@@ -23,7 +23,17 @@ from typing import Literal, Mapping
 from .config import from_dict, to_dict
 from .evidence import DEFAULT_SCORER_PATH, EvidenceScorer
 
-__all__ = ["RankSettings", "FittedSettings", "load_default"]
+__all__ = ["RankSettings", "FittedSettings", "load_default",
+           "FRAGMENTATION_CLASSES", "DEFAULT_SETTINGS_PATHS"]
+
+# The fragmentation classes the engine has its own settings for:
+# high-resolution fragments (HCD, beam-type CID, FT-read CID) and
+# low-resolution ion-trap CID.
+FRAGMENTATION_CLASSES = ("HCD", "CID")
+DEFAULT_SETTINGS_PATHS = {
+    "HCD": DEFAULT_SCORER_PATH,
+    "CID": DEFAULT_SCORER_PATH.with_name("evidence_scorer_cid.json"),
+}
 
 
 @dataclass(frozen=True)
@@ -101,10 +111,16 @@ class FittedSettings:
         return replace(self, scorer=self.scorer.with_fragment_tol(tol, unit))
 
 
-def load_default() -> FittedSettings:
-    """The settings shipped with the package (fitted on the train split)."""
-    if not DEFAULT_SCORER_PATH.exists():
+def load_default(fragmentation: str = "HCD") -> FittedSettings:
+    """The settings shipped with the package for a fragmentation class
+    (:data:`FRAGMENTATION_CLASSES`), fitted on its train side."""
+    if fragmentation not in DEFAULT_SETTINGS_PATHS:
+        raise ValueError(f"no settings for fragmentation {fragmentation!r}"
+                         f" (one of {', '.join(FRAGMENTATION_CLASSES)})")
+    path = DEFAULT_SETTINGS_PATHS[fragmentation]
+    if not path.exists():
         raise FileNotFoundError(
-            f"{DEFAULT_SCORER_PATH} is missing: fit it with "
-            "`python -m denovo_training.evidence_scorer`")
-    return FittedSettings.load(DEFAULT_SCORER_PATH)
+            f"{path} is missing: fit it with `python -m "
+            "denovo_training.evidence_scorer --fragmentation "
+            f"{fragmentation}`")
+    return FittedSettings.load(path)

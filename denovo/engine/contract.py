@@ -62,7 +62,10 @@ KEYS = tuple(_PREFIX + k for k in (
     # (the cleavage scorer and the rank settings, one flat object).
     "evidence_scorer",
     # Optional (format 3): true when the graph takes a "draft" input.
-    "takes_draft"))
+    "takes_draft",
+    # Optional (format 4): {fragmentation class: FittedSettings.to_dict()}
+    # for the classes the main scorer was not fitted on ("CID").
+    "fitted_by_fragmentation"))
 
 
 class ModelFileError(ValueError):
@@ -84,7 +87,9 @@ def metadata_props(*, vocabulary: Vocabulary, preprocess: Any,
                    provenance: Mapping | None = None,
                    model_config: Mapping | None = None,
                    fitted: Any = None,
-                   takes_draft: bool = False) -> dict[str, str]:
+                   takes_draft: bool = False,
+                   fitted_by_fragmentation: Mapping | None = None
+                   ) -> dict[str, str]:
     """Metadata for ``onnx.ModelProto.metadata_props``, as JSON strings.
 
     Parameters
@@ -108,6 +113,9 @@ def metadata_props(*, vocabulary: Vocabulary, preprocess: Any,
         ``evidence_scorer``, or None.
     takes_draft
         The graph has the ``draft`` input (a draft-conditioned model).
+    fitted_by_fragmentation
+        Settings (``FittedSettings`` or dicts) per fragmentation class
+        other than the main scorer's, e.g. ``{"CID": ...}``.
     """
     if not isinstance(vocabulary, Vocabulary):
         raise TypeError("vocabulary must be a denovo Vocabulary")
@@ -126,11 +134,27 @@ def metadata_props(*, vocabulary: Vocabulary, preprocess: Any,
     if takes_draft:
         values["takes_draft"] = True
     if fitted is not None:
-        to_dict = getattr(fitted, "to_dict", None)
-        values["evidence_scorer"] = (to_dict() if to_dict is not None
-                                     else dict(fitted))
+        values["evidence_scorer"] = _settings_dict(fitted)
+    if fitted_by_fragmentation:
+        values["fitted_by_fragmentation"] = {
+            str(k): _settings_dict(v)
+            for k, v in fitted_by_fragmentation.items()}
     return {_PREFIX + k: json.dumps(v, sort_keys=True)
             for k, v in values.items()}
+
+
+def _settings_dict(fitted: Any) -> dict:
+    to_dict = getattr(fitted, "to_dict", None)
+    return to_dict() if to_dict is not None else dict(fitted)
+
+
+def _settings_by_class(data: Any) -> dict:
+    from ..core.settings import FittedSettings
+
+    if not isinstance(data, dict):
+        raise ValueError("must be a JSON object of fragmentation classes")
+    return {str(k): FittedSettings.from_dict(v, source=f"{k} settings")
+            for k, v in data.items()}
 
 
 def _load(meta: Mapping[str, str], key: str, source: str) -> Any:
@@ -185,6 +209,8 @@ class ModelInfo:
     model_config: dict = field(default_factory=dict)
     fitted: Any = None  # FittedSettings (format 2) or None
     takes_draft: bool = False  # format 3: the model refines drafts
+    # format 4: FittedSettings per other fragmentation class ("CID")
+    fitted_by_fragmentation: dict = field(default_factory=dict)
 
     @property
     def n_slots(self) -> int:
@@ -244,6 +270,10 @@ class ModelInfo:
             from ..core.settings import FittedSettings
             fitted = _build(meta, "evidence_scorer", source,
                             FittedSettings.from_dict)
+        by_class = {}
+        if _PREFIX + "fitted_by_fragmentation" in meta:
+            by_class = _build(meta, "fitted_by_fragmentation", source,
+                              _settings_by_class)
         takes_draft = False
         if _PREFIX + "takes_draft" in meta:
             takes_draft = _load(meta, "takes_draft", source)
@@ -252,6 +282,7 @@ class ModelInfo:
                     f"{source}: takes_draft must be true or false")
         return cls(
             takes_draft=takes_draft,
+            fitted_by_fragmentation=by_class,
             fitted=fitted,
             vocabulary=vocabulary,
             preprocess=_preprocess_from_dict(preprocess, source),

@@ -53,11 +53,22 @@ from .session import ModelSession
 __all__ = ["EngineConfig", "Engine"]
 
 RESCORE_WEIGHT = 1.0  # fragment-match score (0-1) vs mean log-prob
-# Fragment tolerance (Da) of spectra their files state are ion-trap CID,
-# or whose file's peaks show low-resolution fragments (MGF, MSP).
-ION_TRAP_TOL_DA = 0.5
+# Spectra their files state are ion-trap CID, or whose file's peaks show
+# low-resolution fragments (MGF, MSP), are read with the ion-trap settings
+# (their own scorer, ranker and calibration, fitted on ion-trap spectra).
 ESTIMATED_CID = "CID (estimated)"
 ION_TRAP = ("CID", ESTIMATED_CID)
+# ... and searched four times wider (paths per node, peptides kept): read
+# at 0.5 Da their peaks propose many more nodes. Chosen on the CID train
+# side (515 spectra, evidence-mode recall; ``benchmarks/ion_trap.py``).
+ION_TRAP_SEARCH = SearchConfig(paths_per_node=32, top_k=128)
+
+
+def ion_trap_settings(info=None) -> FittedSettings:
+    """The ion-trap CID settings: the model file's (format 4), else the
+    package's."""
+    by_class = getattr(info, "fitted_by_fragmentation", None) or {}
+    return by_class.get("CID") or load_default("CID")
 
 
 @dataclass(frozen=True)
@@ -120,14 +131,16 @@ class Engine:
     fitted
         Cleavage scorer and rank settings; default: the model file's,
         else those shipped with the package.
-    ion_trap_tol
-        Fragment tolerance (Da) for ion-trap spectra
-        (``Spectrum.fragmentation`` ``"CID"``, stated by the file, or
-        ``"CID (estimated)"``, from the peaks of a file that states
-        nothing: low-resolution fragments); None reads every spectrum at
-        the scorer's own.
+    ion_trap
+        Settings for ion-trap spectra (``Spectrum.fragmentation``
+        ``"CID"``, stated by the file, or ``"CID (estimated)"``, from the
+        peaks of a file that states nothing: low-resolution fragments):
+        ``"auto"`` takes :func:`ion_trap_settings`, a
+        :class:`FittedSettings` is used as given, None reads every
+        spectrum with ``fitted``.
     search
-        Evidence-search settings.
+        Evidence-search settings (default: ``SearchConfig()``, and
+        :data:`ION_TRAP_SEARCH` for ion-trap spectra).
     rescore
         Model mode: re-rank the beams by model score plus fragment match.
     """
@@ -139,7 +152,7 @@ class Engine:
                  rescore: bool = False, mode: str = "hybrid",
                  fitted: FittedSettings | None = None,
                  search: SearchConfig | None = None,
-                 ion_trap_tol: float | None = ION_TRAP_TOL_DA):
+                 ion_trap: FittedSettings | str | None = "auto"):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, "
                              f"not {mode!r}")
@@ -168,13 +181,14 @@ class Engine:
         self.decoder = Decoder(vocabulary, decode, window)
         self.ranker = Ranker.build(vocabulary, fitted, mode=mode,
                                    search=search, window=window)
-        # spectra the file states are ion-trap CID: the same engine at a
-        # low-resolution fragment tolerance
+        # ion-trap CID spectra: the same engine with their own settings
         self._ion_trap = None
-        if ion_trap_tol is not None:
-            trap = fitted.with_fragment_tol(float(ion_trap_tol), "Da")
+        if ion_trap is not None:
+            trap = (ion_trap_settings(info) if ion_trap == "auto"
+                    else ion_trap)
             self._ion_trap = (trap, Ranker.build(
-                vocabulary, trap, mode=mode, search=search, window=window))
+                vocabulary, trap, mode=mode, window=window,
+                search=search or ION_TRAP_SEARCH))
         self.takes_draft = bool(self.session is not None
                                 and self.session.info.takes_draft)
         self._executor = None
@@ -268,10 +282,11 @@ class Engine:
         if not self.takes_draft:
             return [()]
         n_slots = self.session.info.n_slots
-        limit = max(int(self.ranker.settings.drafts), 1)
+        settings = self._ranker(row).settings
+        limit = max(int(settings.drafts), 1)
         drafts = [f.tokens for f in row.found
                   if len(f.tokens) < n_slots][:limit]
-        if row.found and self.ranker.settings.draft_scoring == "blank":
+        if row.found and settings.draft_scoring == "blank":
             drafts = [()] + drafts
         return drafts or [()]
 
@@ -309,7 +324,7 @@ class Engine:
                 [rows[k].peaks for k in owner],
                 [rows[k].charge for k in owner],
                 self._fitted(rows[0]).scorer,
-                self.ranker.settings.beam_guide)
+                self._ranker(rows[0]).settings.beam_guide)
         cands = self.decoder.candidates(self.decoder.decode_arrays(
             log_probs, mass, guide, pool=self._pool(),
             fallback=self.mode == "model"))
@@ -341,6 +356,11 @@ class Engine:
         spectrum = getattr(item, "spectrum", item)
         return (self._ion_trap is not None
                 and getattr(spectrum, "fragmentation", None) in ION_TRAP)
+
+    @property
+    def ion_trap(self) -> FittedSettings | None:
+        """The settings ion-trap spectra are read with (None: none are)."""
+        return None if self._ion_trap is None else self._ion_trap[0]
 
     def _ranker(self, item) -> Ranker:
         return self._ion_trap[1] if self._is_trap(item) else self.ranker

@@ -98,6 +98,7 @@ class Summary:
     fragmentation: Counter = field(default_factory=Counter)
     fragment_tol_da: float | None = None
     ion_trap_tol_da: float | None = None  # the tolerance of stated CID
+    ion_trap_settings: str | None = None  # what they were fitted on
 
     @property
     def first_run_note(self) -> str | None:
@@ -143,11 +144,12 @@ class Summary:
                 + " (as the files state, or their peaks show)")
         tol = self.fragment_tol_da
         trap = said.get("CID", 0) + said.get("CID (estimated)", 0)
-        if trap and self.ion_trap_tol_da is not None:
+        if trap and self.ion_trap_settings is not None:
+            at = (f"{self.ion_trap_tol_da:g} Da" if self.ion_trap_tol_da
+                  is not None else "a ppm")
             lines.append(
-                f"  ion-trap CID spectra read at {self.ion_trap_tol_da:g} "
-                "Da fragment tolerance (the scorer and the confidence "
-                "were fitted on HCD spectra)")
+                f"  ion-trap CID spectra read at {at} fragment tolerance "
+                f"with the ion-trap settings ({self.ion_trap_settings})")
         elif trap and tol is not None and tol < 0.1:
             lines.append(
                 f"  note: {trap} spectra are ion-trap CID (low-"

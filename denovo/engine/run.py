@@ -13,7 +13,7 @@ import itertools
 import logging
 import time
 from dataclasses import replace
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Mapping
 
 from ..core.decode import DecodeConfig
 from ..core.resolution import LOW, RESOLUTION_SPECTRA, fragment_resolution
@@ -23,7 +23,7 @@ from ..core.window import PrecursorWindow
 from ..io.reader import read_spectra
 from .cluster import ClusterConfig, run_chunks
 from .firstrun import KernelCache, Progress, warm_up
-from .pipeline import ESTIMATED_CID, ION_TRAP_TOL_DA, Engine, EngineConfig
+from .pipeline import ESTIMATED_CID, Engine, EngineConfig
 from .results import Summary
 from .session import ModelSession
 
@@ -36,7 +36,9 @@ log = logging.getLogger(__name__)
 def open_writers(*, mztab=None, csv=None, tsv=None, inputs: Iterable = (),
                  session: ModelSession | None = None,
                  decode: DecodeConfig | None = None,
-                 window: PrecursorWindow | None = None) -> Iterator[list]:
+                 window: PrecursorWindow | None = None,
+                 fragment_tol: Mapping[str, str] | None = None
+                 ) -> Iterator[list]:
     """Open the mzTab, CSV and/or psm_utils TSV writers for a run; finish
     them after.
 
@@ -46,6 +48,8 @@ def open_writers(*, mztab=None, csv=None, tsv=None, inputs: Iterable = (),
     renamed when the ``with`` block ends normally; when it raises
     (including Ctrl-C) each partial file is kept if it holds rows (and
     logged) or removed if not (:mod:`denovo.io.atomic`).
+    ``fragment_tol`` (fragmentation class -> tolerance, e.g. ``{"HCD":
+    "0.02 Da"}``) joins the mzTab's recorded settings.
     """
     from ..io import CsvWriter, MzTabWriter
     from ..io.atomic import check_output_paths
@@ -63,6 +67,8 @@ def open_writers(*, mztab=None, csv=None, tsv=None, inputs: Iterable = (),
                 "beam": decode.beam, "top_match": decode.top_k,
                 "precursor_tol": window.describe(),
                 "isotope_errors": ",".join(map(str, window.isotope_errors))}
+    settings.update({f"fragment_tol[{k}]": v
+                     for k, v in (fragment_tol or {}).items()})
     writers = []
     try:
         if mztab is not None:
@@ -92,7 +98,8 @@ def sequence_files(inputs: Iterable, *, session: ModelSession | None,
                    progress: bool = False, client=None,
                    cluster=None, mode: str = "hybrid",
                    fitted: FittedSettings | None = None,
-                   ion_trap_tol: float | None = ION_TRAP_TOL_DA) -> Summary:
+                   ion_trap: FittedSettings | str | None = "auto",
+                   fragmentation: str = "auto") -> Summary:
     """Sequence spectrum files and stream the rows into ``writers``.
 
     Parameters
@@ -116,9 +123,14 @@ def sequence_files(inputs: Iterable, *, session: ModelSession | None,
     fitted
         Cleavage scorer and rank settings (default: the model's, else
         the package's).
-    ion_trap_tol
-        Fragment tolerance (Da) of the spectra the files state are
-        ion-trap CID; None: the scorer's for all (:class:`Engine`).
+    ion_trap
+        Settings of the spectra read as ion-trap CID (:class:`Engine`):
+        ``"auto"`` the model's or the package's, None: ``fitted`` for
+        all.
+    fragmentation
+        ``"auto"``: each spectrum's class as its file states it, or for
+        MGF/MSP files as their peaks show; ``"HCD"`` or ``"CID"``: every
+        spectrum read as that class.
     progress
         Show a tqdm progress bar (on stderr).
     client
@@ -135,7 +147,7 @@ def sequence_files(inputs: Iterable, *, session: ModelSession | None,
     """
     engine_kwargs = {"window": window, "decode": decode, "config": config,
                      "rescore": rescore, "mode": mode, "fitted": fitted,
-                     "ion_trap_tol": ion_trap_tol}
+                     "ion_trap": ion_trap}
     engine = Engine(session, **engine_kwargs)
     config = engine.config
     writers = list(writers)
@@ -151,7 +163,11 @@ def sequence_files(inputs: Iterable, *, session: ModelSession | None,
             reader = read_spectra(path)
             readers.append(reader)
             stream = iter(reader)
-            if ion_trap_tol is None or detect_format(path) not in (
+            if fragmentation != "auto":
+                yield from (replace(s, fragmentation=fragmentation)
+                            for s in stream)
+                continue
+            if ion_trap is None or detect_format(path) not in (
                     "mgf", "msp"):
                 yield from stream
                 continue
@@ -206,7 +222,14 @@ def sequence_files(inputs: Iterable, *, session: ModelSession | None,
     evidence = engine.fitted.scorer.config
     summary.fragment_tol_da = (None if evidence.ppm
                                else float(evidence.fragment_tol))
-    summary.ion_trap_tol_da = ion_trap_tol
+    if engine.ion_trap is not None:
+        trap = engine.ion_trap.scorer
+        summary.ion_trap_tol_da = (None if trap.config.ppm
+                                   else float(trap.config.fragment_tol))
+        fitted_on = trap.provenance.get("fragmentation", "HCD")
+        summary.ion_trap_settings = (
+            f"scorer fitted on {fitted_on} spectra, confidence on "
+            f"{trap.provenance.get('engine_fit_on', fitted_on)}")
     return summary
 
 
@@ -216,7 +239,8 @@ def sequence_on_cluster(inputs: Iterable, client, *, model=None,
                         cluster: ClusterConfig | None = None,
                         rescore: bool = False, mode: str = "hybrid",
                         fitted=None, progress: bool = False,
-                        ion_trap_tol: float | None = ION_TRAP_TOL_DA
+                        ion_trap: FittedSettings | str | None = "auto",
+                        fragmentation: str = "auto"
                         ) -> Summary:
     """Sequence files on a Dask cluster into mzTab and/or CSV files.
 
@@ -237,7 +261,7 @@ def sequence_on_cluster(inputs: Iterable, client, *, model=None,
         Output paths (at least one).
     window, decode, config, cluster
         Precursor window, decoding, engine and chunking settings.
-    rescore, mode, fitted, progress, ion_trap_tol
+    rescore, mode, fitted, progress, ion_trap, fragmentation
         As for :func:`sequence_files`.
 
     Returns
@@ -255,6 +279,7 @@ def sequence_on_cluster(inputs: Iterable, client, *, model=None,
         return sequence_files(inputs, session=session, window=window,
                               decode=decode, config=config, writers=writers,
                               rescore=rescore, mode=mode, fitted=fitted,
-                              ion_trap_tol=ion_trap_tol,
+                              ion_trap=ion_trap,
+                              fragmentation=fragmentation,
                               progress=progress, client=client,
                               cluster=cluster)

@@ -17,6 +17,8 @@ full peptidoform sits in
 from __future__ import annotations
 
 import math
+import os
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -38,6 +40,17 @@ PSM_COLUMNS = (
     "opt_global_status", "opt_global_rank", "opt_global_model_score",
     "opt_global_raw_scores",
 )
+# fragmentation class (Spectrum.fragmentation) -> PSI-MS activation term
+_ACTIVATION = {
+    "HCD": "[MS, MS:1000422, beam-type collision-induced dissociation, ]",
+    "CID": "[MS, MS:1000133, collision-induced dissociation, ]",
+    "CID-FT": "[MS, MS:1000133, collision-induced dissociation, ]",
+    "CID (estimated)":
+        "[MS, MS:1000133, collision-induced dissociation, ]",
+    "ETD": "[MS, MS:1000598, electron transfer dissociation, ]",
+    "EThcD": "[MS, MS:1002631, Electron-Transfer/Higher-Energy Collision "
+             "Dissociation (EThcD), ]",
+}
 _RUN_FORMAT = {  # extension -> (file format, native id format)
     "mgf": ("[MS, MS:1001062, Mascot MGF format, ]",
             "[MS, MS:1000774, multiple peak list nativeID format, ]"),
@@ -97,6 +110,11 @@ class MzTabWriter(AtomicWriter):
         Key/value pairs recorded as ``software[1]-setting[n]``.
     vocabulary
         Token table for modification positions and masses.
+
+    When the run finishes, each ``ms_run`` gets the fragmentation its
+    spectra were read as (``ms_run[k]-fragmentation_method[n]``, and a
+    ``custom`` line counting the spectra of each class), known only then:
+    the metadata is completed as the file gets its final name.
     """
 
     def __init__(self, path, runs: Sequence, *,
@@ -116,6 +134,7 @@ class MzTabWriter(AtomicWriter):
             if len(ks) == 1:
                 self._runs.setdefault(name, ks[0])
         self._n_rows = 0
+        self._classes = {k: Counter() for k in range(1, len(runs) + 1)}
         self._file = AtomicFile(self.path, newline="\n")
         self._fh = self._file.fh
         self._write_header(runs, fixed or {}, settings or {})
@@ -175,15 +194,18 @@ class MzTabWriter(AtomicWriter):
             if k == 0:
                 self._mtd(f"{kind}[1]", empty)
 
-    def _row(self, psm: PSM) -> list[str]:
-        from ..core.peptide import plain_sequence, precursor_mz, to_proforma
+    def _run(self, psm: PSM) -> int:
         try:
-            k = self._runs[psm.source]
+            return self._runs[psm.source]
         except KeyError:
             k = self._runs.get(Path(psm.source).name)
             if k is None:
                 raise ValueError(f"PSM source {psm.source!r} is not one of "
                                  "the writer's runs") from None
+            return k
+
+    def _row(self, psm: PSM, k: int) -> list[str]:
+        from ..core.peptide import plain_sequence, precursor_mz, to_proforma
         if psm.native_id is None:
             ref = f"ms_run[{k}]:index={psm.index}"
         elif psm.scan is not None:
@@ -223,9 +245,53 @@ class MzTabWriter(AtomicWriter):
     def write_many(self, psms: Iterable[PSM]) -> None:
         """Write rows, then flush once."""
         for psm in psms:
-            self._fh.write("PSM\t" + "\t".join(self._row(psm)) + "\n")
+            k = self._run(psm)
+            self._fh.write("PSM\t" + "\t".join(self._row(psm, k)) + "\n")
             self._n_rows += 1
+            if psm.rank == 1:  # one per spectrum
+                self._classes[k][psm.fragmentation] += 1
         self._fh.flush()
+
+    def _fragmentation_lines(self) -> list[str]:
+        lines, n_custom = [], 0
+        for k, classes in self._classes.items():
+            terms = []
+            for name in sorted(c for c in classes if c in _ACTIVATION):
+                if _ACTIVATION[name] not in terms:
+                    terms.append(_ACTIVATION[name])
+            for i, term in enumerate(terms, 1):
+                lines.append(f"MTD\tms_run[{k}]-fragmentation_method[{i}]"
+                             f"\t{term}\n")
+            if classes:
+                n_custom += 1
+                said = ", ".join(f"{name or 'not stated'} {n}" for name, n
+                                 in sorted(classes.items(),
+                                           key=lambda c: str(c[0])))
+                lines.append(f"MTD\tcustom[{n_custom}]\t[, , ms_run[{k}] "
+                             f"spectra per fragmentation read, {said}]\n")
+        return lines
+
+    def close(self) -> None:
+        """Complete the metadata with each run's fragmentation, then give
+        the file its final name."""
+        lines = self._fragmentation_lines()
+        if lines and self._file.state == "open":
+            self._fh.close()
+            partial = self._file.partial_path
+            staged = partial.with_name(partial.name + ".header")
+            try:
+                with open(partial, encoding="utf-8", newline="\n") as src, \
+                        open(staged, "w", encoding="utf-8",
+                             newline="\n") as dst:
+                    for line in src:
+                        if lines and line.startswith("PSH\t"):
+                            dst.writelines(lines)
+                            lines = None
+                        dst.write(line)
+                os.replace(staged, partial)
+            finally:
+                staged.unlink(missing_ok=True)
+        super().close()
 
     @property
     def n_rows(self) -> int:

@@ -67,6 +67,9 @@ class PSM:
     raw_scores
         Further raw ranking features by name (evidence, mass error, ...),
         written as ``name=value`` pairs; None when there are none.
+    fragmentation
+        The spectrum's fragmentation class as the engine read it
+        (:attr:`Spectrum.fragmentation`), for the mzTab metadata.
     """
 
     source: str
@@ -85,6 +88,7 @@ class PSM:
     rank: int = 1
     confidence: float | None = None
     raw_scores: Mapping[str, float] | None = None
+    fragmentation: str | None = None
 
     @property
     def reported_score(self) -> float | None:
@@ -128,6 +132,7 @@ class PSM:
             status=status if status is not None else spectrum.status,
             rank=rank,
             confidence=None if confidence is None else float(confidence),
+            fragmentation=spectrum.fragmentation,
             raw_scores=None if raw_scores is None else
             {str(k): float(v) for k, v in raw_scores.items()})
 
