@@ -36,6 +36,7 @@ from fragment_resolution import cid_dev
 from machine import describe, write_results
 
 from denovo.core.peptide import peptide_key
+from denovo.core.search import SearchConfig
 from denovo.core.settings import FittedSettings, load_default
 from denovo.engine import ModelSession, open_writers, sequence_files
 from denovo.evaluate.pipeline import evaluate_files
@@ -70,16 +71,22 @@ def split_by_source(path: Path, out: Path) -> list[Path]:
     return paths
 
 
-def run(paths, out: Path, mode: str, ion_trap) -> Path:
+def run(paths, out: Path, mode: str, setting: str) -> Path:
+    """``before``: the HCD settings at 0.5 Da and the default search for
+    ion-trap spectra; ``after``: the defaults."""
     session = ModelSession("default")
+    before = setting == "before"
     with open_writers(csv=out, inputs=paths, session=session) as writers:
-        sequence_files(paths, session=session, writers=writers, mode=mode,
-                       ion_trap=ion_trap)
+        sequence_files(
+            paths, session=session, writers=writers, mode=mode,
+            ion_trap=(load_default().with_fragment_tol(0.5, "Da")
+                      if before else "auto"),
+            search=SearchConfig() if before else None)
     return out
 
 
-def accuracy(paths, mode: str, ion_trap) -> dict:
-    out = run(paths, WORK / "out.csv", mode, ion_trap)
+def accuracy(paths, mode: str, setting: str) -> dict:
+    out = run(paths, WORK / "out.csv", mode, setting)
     (result,) = evaluate_files([out], paths, exact=False)
     summary = result.mass.summary()
     return {k: summary[k] for k in ("n_spectra", "aa_precision",
@@ -96,9 +103,9 @@ def bsa_sequence() -> str:
     return "".join(lines).replace("I", "L")
 
 
-def confident_bsa(mode: str, ion_trap) -> dict:
+def confident_bsa(mode: str, setting: str) -> dict:
     path = DATA / "real" / "bsa1.mzML"
-    out = run([path], WORK / "bsa1.csv", mode, ion_trap)
+    out = run([path], WORK / "bsa1.csv", mode, setting)
     bsa = bsa_sequence()
     confident, right = [], []
     with open(out, newline="") as fh:
@@ -145,7 +152,6 @@ def search_width() -> list:
     """Evidence-mode recall of the ion-trap settings on the whole CID train
     side (the scorer and ranker were fitted on HCD spectra) per search
     width: the measurement that chose :data:`ION_TRAP_SEARCH`."""
-    from denovo.core.search import SearchConfig
     from denovo.core.vocab import DEFAULT_VOCABULARY
     from denovo_training.evidence_scorer import (TRAIN_MGF, load_examples,
                                                  search_recall)
@@ -177,7 +183,6 @@ def main(argv=None) -> None:
         sys.exit("needs ../shared/data and runs/real/dev.mgf (python "
                  "benchmarks/real_split.py --mgf)")
     WORK.mkdir(parents=True, exist_ok=True)
-    before = load_default().with_fragment_tol(0.5, "Da")
     sets = (("CID dev (NIST + bsa1)", [cid_dev(WORK / "dev_cid.mgf")]),
             ("all dev, one file per source",
              split_by_source(DEV, WORK / "dev_by_source")),
@@ -186,16 +191,16 @@ def main(argv=None) -> None:
     rows = []
     for label, paths in sets:
         for mode in ("hybrid", "evidence"):
-            for setting, ion_trap in (("before", before), ("after", "auto")):
+            for setting in ("before", "after"):
                 row = {"set": label, "mode": mode, "setting": setting,
-                       **accuracy(paths, mode, ion_trap)}
+                       **accuracy(paths, mode, setting)}
                 rows.append(row)
                 print(row, flush=True)
     bsa = []
     for mode in ("hybrid", "evidence"):
-        for setting, ion_trap in (("before", before), ("after", "auto")):
+        for setting in ("before", "after"):
             bsa.append({"mode": mode, "setting": setting,
-                        **confident_bsa(mode, ion_trap)})
+                        **confident_bsa(mode, setting)})
             print(bsa[-1], flush=True)
     choice = scorer_choice(args.cid_fit) if args.cid_fit else None
     widths = search_width()
@@ -210,7 +215,9 @@ def main(argv=None) -> None:
              f"`{report['command']}` on {report['date']} "
              f"({report['machine']}); default model. **before**: the HCD "
              "settings read at 0.5 Da (scorer, ranker, model weight and "
-             "confidence fitted on HCD spectra); **after**: the defaults, "
+             "confidence fitted on HCD spectra) and the default search "
+             "width; **after**: the defaults, the 4x wider search for "
+             "ion-trap spectra (`ION_TRAP_SEARCH`) and "
              "the ion-trap settings of `denovo/configs/"
              "evidence_scorer_cid.json` and the model file (confidence, "
              "model weight and beam guide fitted on the CID train side by "

@@ -18,6 +18,7 @@ from typing import Iterable, Iterator, Mapping
 from ..core.decode import DecodeConfig
 from ..core.resolution import LOW, RESOLUTION_SPECTRA, fragment_resolution
 from ..io.formats import detect_format
+from ..core.search import SearchConfig
 from ..core.settings import FittedSettings
 from ..core.window import PrecursorWindow
 from ..io.reader import read_spectra
@@ -99,7 +100,8 @@ def sequence_files(inputs: Iterable, *, session: ModelSession | None,
                    cluster=None, mode: str = "hybrid",
                    fitted: FittedSettings | None = None,
                    ion_trap: FittedSettings | str | None = "auto",
-                   fragmentation: str = "auto") -> Summary:
+                   fragmentation: str = "auto",
+                   search: SearchConfig | None = None) -> Summary:
     """Sequence spectrum files and stream the rows into ``writers``.
 
     Parameters
@@ -131,6 +133,9 @@ def sequence_files(inputs: Iterable, *, session: ModelSession | None,
         ``"auto"``: each spectrum's class as its file states it, or for
         MGF/MSP files as their peaks show; ``"HCD"`` or ``"CID"``: every
         spectrum read as that class.
+    search
+        Evidence-search settings for every spectrum (default: the
+        engine's, :class:`Engine`).
     progress
         Show a tqdm progress bar (on stderr).
     client
@@ -147,7 +152,7 @@ def sequence_files(inputs: Iterable, *, session: ModelSession | None,
     """
     engine_kwargs = {"window": window, "decode": decode, "config": config,
                      "rescore": rescore, "mode": mode, "fitted": fitted,
-                     "ion_trap": ion_trap}
+                     "ion_trap": ion_trap, "search": search}
     engine = Engine(session, **engine_kwargs)
     config = engine.config
     writers = list(writers)
