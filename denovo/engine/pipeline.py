@@ -39,6 +39,7 @@ from ..core.constants import PROTON
 from ..core.decode import BeamGuide, DecodeConfig, Decoder
 from ..core.fragments import fragment_mz
 from ..core.match import match
+from ..core.modifications import ModSet, engine_vocabulary
 from ..core.preprocess import (PreprocessConfig, PreprocessedBatch,
                                preprocess_batch)
 from ..core.search import SearchConfig
@@ -130,6 +131,11 @@ class Engine:
         Evidence-search settings.
     rescore
         Model mode: re-rank the beams by model score plus fragment match.
+    modifications
+        Fixed and variable modifications the user named
+        (:mod:`denovo.core.modifications`): the search's vocabulary is
+        the model's with them, the model scores their tokens neutrally;
+        None or empty: the model's vocabulary, unchanged.
     """
 
     def __init__(self, session: ModelSession | None, *,
@@ -139,7 +145,8 @@ class Engine:
                  rescore: bool = False, mode: str = "hybrid",
                  fitted: FittedSettings | None = None,
                  search: SearchConfig | None = None,
-                 ion_trap_tol: float | None = ION_TRAP_TOL_DA):
+                 ion_trap_tol: float | None = ION_TRAP_TOL_DA,
+                 modifications: ModSet | None = None):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, "
                              f"not {mode!r}")
@@ -165,16 +172,24 @@ class Engine:
                                else PreprocessConfig.from_dict(pre))
             fitted = fitted or info.fitted
         self.fitted = fitted = fitted or load_default()
-        self.decoder = Decoder(vocabulary, decode, window)
+        model_vocabulary = vocabulary
+        vocabulary, view = engine_vocabulary(
+            model_vocabulary, modifications,
+            with_model=self.session is not None)
+        self.vocabulary, self.view = vocabulary, view
+        self.decoder = Decoder(
+            model_vocabulary if view is None else view.beam, decode, window,
+            start=None if view is None else view.start)
         self.ranker = Ranker.build(vocabulary, fitted, mode=mode,
-                                   search=search, window=window)
+                                   search=search, window=window, view=view)
         # spectra the file states are ion-trap CID: the same engine at a
         # low-resolution fragment tolerance
         self._ion_trap = None
         if ion_trap_tol is not None:
             trap = fitted.with_fragment_tol(float(ion_trap_tol), "Da")
             self._ion_trap = (trap, Ranker.build(
-                vocabulary, trap, mode=mode, search=search, window=window))
+                vocabulary, trap, mode=mode, search=search, window=window,
+                view=view))
         self.takes_draft = bool(self.session is not None
                                 and self.session.info.takes_draft)
         self._executor = None
@@ -287,14 +302,15 @@ class Engine:
                 self._model_batch(group[first:first + size], batch)
 
     def _model_batch(self, rows: list[Row], batch: ModelBatch) -> None:
-        vocab = self.decoder.vocabulary
+        encode = (self.decoder.vocabulary.encode if self.view is None
+                  else self.view.encode_draft)
         n_slots = self.session.info.n_slots
         owner, drafts = [], []
         for k, row in enumerate(rows):
             row.drafts = self._drafts(row)
             for tokens in row.drafts:
                 owner.append(k)
-                drafts.append(vocab.encode(tokens, n_slots - 1) if tokens
+                drafts.append(encode(tokens, n_slots - 1) if tokens
                               else np.zeros(n_slots, np.int64))
         owner = np.asarray(owner)
         sel = np.array([rows[k].batch_row for k in owner])
@@ -377,7 +393,7 @@ class Engine:
 
         def key(m):
             fragments = fragment_mz(m.candidate.tokens, m.charge,
-                                    vocabulary=self.decoder.vocabulary)
+                                    vocabulary=self.vocabulary)
             physics = match(spectrum.mz, spectrum.intensity, fragments).score
             return (m.candidate.mass_match,
                     m.candidate.score + RESCORE_WEIGHT * physics)

@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import Iterable, Iterator
 
 from ..core.decode import DecodeConfig
+from ..core.modifications import ModSet, engine_vocabulary
 from ..core.resolution import LOW, RESOLUTION_SPECTRA, fragment_resolution
 from ..io.formats import detect_format
 from ..core.settings import FittedSettings
@@ -36,9 +37,13 @@ log = logging.getLogger(__name__)
 def open_writers(*, mztab=None, csv=None, tsv=None, inputs: Iterable = (),
                  session: ModelSession | None = None,
                  decode: DecodeConfig | None = None,
-                 window: PrecursorWindow | None = None) -> Iterator[list]:
+                 window: PrecursorWindow | None = None,
+                 modifications: ModSet | None = None) -> Iterator[list]:
     """Open the mzTab, CSV and/or psm_utils TSV writers for a run; finish
     them after.
+
+    The writers get the engine's vocabulary: the model's, with the
+    ``modifications`` the user named (the mzTab header declares them).
 
     The inputs are checked first (existence, format), and no output may
     be an input (resolved paths), so neither a typo nor a swapped
@@ -58,11 +63,17 @@ def open_writers(*, mztab=None, csv=None, tsv=None, inputs: Iterable = (),
     decode = decode or DecodeConfig()
     window = window or PrecursorWindow()
     vocab = session.info.vocabulary if session is not None else None
+    if modifications:
+        from ..core.vocab import DEFAULT_VOCABULARY
+        vocab = engine_vocabulary(vocab or DEFAULT_VOCABULARY,
+                                  modifications, with_model=False)[0]
     kwargs = {} if vocab is None else {"vocabulary": vocab}
     settings = {"model": None if session is None else session.path.name,
                 "beam": decode.beam, "top_match": decode.top_k,
                 "precursor_tol": window.describe(),
                 "isotope_errors": ",".join(map(str, window.isotope_errors))}
+    if modifications:
+        settings["modifications"] = modifications.describe()
     writers = []
     try:
         if mztab is not None:
@@ -92,7 +103,8 @@ def sequence_files(inputs: Iterable, *, session: ModelSession | None,
                    progress: bool = False, client=None,
                    cluster=None, mode: str = "hybrid",
                    fitted: FittedSettings | None = None,
-                   ion_trap_tol: float | None = ION_TRAP_TOL_DA) -> Summary:
+                   ion_trap_tol: float | None = ION_TRAP_TOL_DA,
+                   modifications: ModSet | None = None) -> Summary:
     """Sequence spectrum files and stream the rows into ``writers``.
 
     Parameters
@@ -119,6 +131,10 @@ def sequence_files(inputs: Iterable, *, session: ModelSession | None,
     ion_trap_tol
         Fragment tolerance (Da) of the spectra the files state are
         ion-trap CID; None: the scorer's for all (:class:`Engine`).
+    modifications
+        Fixed and variable modifications to search
+        (:mod:`denovo.core.modifications`; give the same to
+        :func:`open_writers`); None: the model's vocabulary.
     progress
         Show a tqdm progress bar (on stderr).
     client
@@ -136,6 +152,8 @@ def sequence_files(inputs: Iterable, *, session: ModelSession | None,
     engine_kwargs = {"window": window, "decode": decode, "config": config,
                      "rescore": rescore, "mode": mode, "fitted": fitted,
                      "ion_trap_tol": ion_trap_tol}
+    if modifications:  # absent otherwise: the workers' cache keys stay
+        engine_kwargs["modifications"] = modifications
     engine = Engine(session, **engine_kwargs)
     config = engine.config
     writers = list(writers)
@@ -216,8 +234,8 @@ def sequence_on_cluster(inputs: Iterable, client, *, model=None,
                         cluster: ClusterConfig | None = None,
                         rescore: bool = False, mode: str = "hybrid",
                         fitted=None, progress: bool = False,
-                        ion_trap_tol: float | None = ION_TRAP_TOL_DA
-                        ) -> Summary:
+                        ion_trap_tol: float | None = ION_TRAP_TOL_DA,
+                        modifications: ModSet | None = None) -> Summary:
     """Sequence files on a Dask cluster into mzTab and/or CSV files.
 
     The library form of ``denovo sequence --scheduler``: same settings,
@@ -237,7 +255,7 @@ def sequence_on_cluster(inputs: Iterable, client, *, model=None,
         Output paths (at least one).
     window, decode, config, cluster
         Precursor window, decoding, engine and chunking settings.
-    rescore, mode, fitted, progress, ion_trap_tol
+    rescore, mode, fitted, progress, ion_trap_tol, modifications
         As for :func:`sequence_files`.
 
     Returns
@@ -251,10 +269,12 @@ def sequence_on_cluster(inputs: Iterable, client, *, model=None,
     config = config or EngineConfig()
     session = ModelSession(model, threads=config.threads)
     with open_writers(mztab=mztab, csv=csv, inputs=inputs, session=session,
-                      decode=decode, window=window) as writers:
+                      decode=decode, window=window,
+                      modifications=modifications) as writers:
         return sequence_files(inputs, session=session, window=window,
                               decode=decode, config=config, writers=writers,
                               rescore=rescore, mode=mode, fitted=fitted,
                               ion_trap_tol=ion_trap_tol,
+                              modifications=modifications,
                               progress=progress, client=client,
                               cluster=cluster)
