@@ -6,8 +6,8 @@ PSI-MS name, elemental composition and Unimod's stated monoisotopic
 delta. The delta denovo uses is computed from the composition
 (:func:`denovo.core.constants.composition_mass`); the tests check both
 against the Unimod tables psims vendors and against pyteomics. The six
-modifications of the default vocabulary (:data:`denovo.core.vocab.
-MODIFICATIONS`) are the same objects here.
+modifications of the default vocabulary (:data:`MODIFICATIONS`, also
+exported by :mod:`denovo.core.vocab`) are the same objects in the table.
 
 Names are matched without regard to case; a name that is not in the
 table raises :class:`UnknownModification`, whose message lists the
@@ -20,17 +20,66 @@ import difflib
 import functools
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from .vocab import MODIFICATIONS, Modification
+from .constants import composition_mass
 
-__all__ = ["TABLE_PATH", "UnknownModification", "table", "names",
+__all__ = ["Modification", "MODIFICATIONS", "TABLE_PATH",
+           "UnknownModification", "table", "names",
            "by_name", "by_accession", "from_label", "mass_modification",
            "lookup"]
 
 TABLE_PATH = Path(__file__).resolve().parents[1] / "data" / "unimod.json"
 _MASS = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+
+
+@dataclass(frozen=True)
+class Modification:
+    """A modification: a UNIMOD entry (accession, PSI-MS name and
+    composition), or a bare mass delta (``unimod`` None, ``mass`` set,
+    ``name`` its ProForma label such as ``"+79.9663"``)."""
+
+    unimod: int | None
+    name: str
+    composition: tuple  # ((element, count), ...), hashable
+    mass: float | None = None  # the delta of a mass-only modification
+
+    @property
+    def delta(self) -> float:
+        """Monoisotopic mass shift in Da."""
+        if self.mass is not None:
+            return self.mass
+        return composition_mass(dict(self.composition))
+
+    @property
+    def accession(self) -> str:
+        """``UNIMOD:N``; a mass-only modification is ``CHEMMOD:+x``, as
+        mzTab writes a modification that is not in UNIMOD."""
+        if self.unimod is None:
+            return f"CHEMMOD:{self.name}"
+        return f"UNIMOD:{self.unimod}"
+
+    @property
+    def label(self) -> str:
+        """The ProForma bracket content: ``UNIMOD:N`` or ``+x``."""
+        return self.name if self.unimod is None else self.accession
+
+
+MODIFICATIONS = MappingProxyType({
+    m.unimod: m
+    for m in (
+        Modification(4, "Carbamidomethyl", (("H", 3), ("C", 2), ("N", 1),
+                                            ("O", 1))),
+        Modification(35, "Oxidation", (("O", 1),)),
+        Modification(7, "Deamidated", (("H", -1), ("N", -1), ("O", 1))),
+        Modification(1, "Acetyl", (("H", 2), ("C", 2), ("O", 1))),
+        Modification(5, "Carbamyl", (("H", 1), ("C", 1), ("N", 1),
+                                     ("O", 1))),
+        Modification(385, "Ammonia-loss", (("H", -3), ("N", -1))),
+    )
+})
 
 
 class UnknownModification(ValueError):

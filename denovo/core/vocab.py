@@ -16,6 +16,7 @@ from types import MappingProxyType
 import numpy as np
 
 from .constants import composition_mass
+from .unimod import MODIFICATIONS, Modification, from_label
 
 __all__ = [
     "Modification",
@@ -61,53 +62,6 @@ RESIDUE_MASS = MappingProxyType(
 
 PAD = 0  # index of the padding token (slots after the end of a peptide)
 END = 1  # index of the end token (the slot right after the last residue)
-
-
-@dataclass(frozen=True)
-class Modification:
-    """A modification: a UNIMOD entry (accession, PSI-MS name and
-    composition), or a bare mass delta (``unimod`` None, ``mass`` set,
-    ``name`` its ProForma label such as ``"+79.9663"``)."""
-
-    unimod: int | None
-    name: str
-    composition: tuple  # ((element, count), ...), hashable
-    mass: float | None = None  # the delta of a mass-only modification
-
-    @property
-    def delta(self) -> float:
-        """Monoisotopic mass shift in Da."""
-        if self.mass is not None:
-            return self.mass
-        return composition_mass(dict(self.composition))
-
-    @property
-    def accession(self) -> str:
-        """``UNIMOD:N``; a mass-only modification is ``CHEMMOD:+x``, as
-        mzTab writes a modification that is not in UNIMOD."""
-        if self.unimod is None:
-            return f"CHEMMOD:{self.name}"
-        return f"UNIMOD:{self.unimod}"
-
-    @property
-    def label(self) -> str:
-        """The ProForma bracket content: ``UNIMOD:N`` or ``+x``."""
-        return self.name if self.unimod is None else self.accession
-
-
-MODIFICATIONS = MappingProxyType({
-    m.unimod: m
-    for m in (
-        Modification(4, "Carbamidomethyl", (("H", 3), ("C", 2), ("N", 1),
-                                            ("O", 1))),
-        Modification(35, "Oxidation", (("O", 1),)),
-        Modification(7, "Deamidated", (("H", -1), ("N", -1), ("O", 1))),
-        Modification(1, "Acetyl", (("H", 2), ("C", 2), ("O", 1))),
-        Modification(5, "Carbamyl", (("H", 1), ("C", 1), ("N", 1),
-                                     ("O", 1))),
-        Modification(385, "Ammonia-loss", (("H", -3), ("N", -1))),
-    )
-})
 
 
 @dataclass(frozen=True)
@@ -161,8 +115,6 @@ def token_from_name(name: str) -> Token:
     """The token a canonical name stands for (``K[UNIMOD:737]``,
     ``[UNIMOD:737]-``, ``S[+79.9663]``), its modifications from the
     offline UNIMOD table (:mod:`denovo.core.unimod`)."""
-    from .unimod import from_label
-
     m = _TOKEN_NAME.match(name)
     residue, mods, dash = m.groups() if m else ("", "", "")
     if m is None or bool(dash) == bool(residue) or (dash and not mods):
