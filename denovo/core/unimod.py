@@ -159,10 +159,11 @@ def from_label(label: str) -> Modification:
     name: ``UNIMOD:N`` or a signed mass."""
     if label[:7].upper() == "UNIMOD:":
         try:
-            return by_accession(int(label[7:]))
+            number = int(label[7:])
         except ValueError:
             raise UnknownModification(f"{label!r} is not a UNIMOD "
                                       "accession") from None
+        return by_accession(number)
     return mass_modification(label)
 
 
