@@ -279,12 +279,13 @@ class Decoder:
                 if flags[i, k] < 0:
                     continue
                 n = int(lengths[i, k])
+                toks = tuple(names[j] for j in tokens[i, k, :n])
                 aa_k = tuple(float(x) for x in aa[i, k, :n])
+                if head:
+                    toks, aa_k = head + toks, aa_k[:1] + aa_k
                 row.append(Candidate(
-                    tokens=head + tuple(names[j] for j in tokens[i, k, :n]),
-                    score=float(scores[i, k]),
-                    aa_scores=aa_k[:len(head)] + aa_k,
-                    mass_match=bool(flags[i, k] == 1)))
+                    tokens=toks, score=float(scores[i, k]),
+                    aa_scores=aa_k, mass_match=bool(flags[i, k] == 1)))
             out.append(row)
         return out
 
