@@ -110,6 +110,21 @@ def main(verbose: int) -> None:
 @click.option("--charges", metavar="Z,..",
               help="Charges tried for spectra without one "
                    "[default: 2,3].")
+@click.option("--fixed-mods", multiple=True, metavar="NAME@SITES,..",
+              help="Fixed modifications, e.g. TMT6plex@K,TMT6plex@N-term "
+                   "or Carbamidomethyl@C: NAME a UNIMOD name, UNIMOD:737 "
+                   "or a mass delta like +229.1629; SITES residue letters "
+                   "(STY) or N-term. Every such site carries the mod. "
+                   "Repeatable.")
+@click.option("--variable-mods", multiple=True, metavar="NAME@SITES,..",
+              help="Variable modifications (same syntax), e.g. "
+                   "Phospho@STY: searched besides the unmodified "
+                   "residue. Repeatable.")
+@click.option("--default-mods/--no-default-mods", default=True,
+              show_default=True,
+              help="Keep the model's own modified tokens (C+57, M+16, "
+                   "N/Q+1, N-terminal Acetyl/Carbamyl/Ammonia-loss); "
+                   "off: only the 20 residues and the mods named.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="mzTab output [default: INPUT.mztab in the current "
                    "directory, unless only --csv or --psm-tsv is given].")
@@ -167,8 +182,8 @@ def main(verbose: int) -> None:
 def sequence(inputs, model, beam, top_match, precursor_tol,
              isotope_errors, charges, output, csv_path, tsv_path,
              batch_size, threads, mass_control, rescore, mode, evidence_scorer,
-             fragment_tol, fragmentation, progress, workers,
-             scheduler) -> None:
+             fragment_tol, fragmentation, progress, workers, scheduler,
+             fixed_mods=(), variable_mods=(), default_mods=True) -> None:
     """Sequence spectra (mzML/mzXML/MGF/MSP): the evidence search reads
     the peaks, the ONNX model adds its beam and score (--mode).
 
@@ -214,6 +229,7 @@ def sequence(inputs, model, beam, top_match, precursor_tol,
         engine["batch_size"] = batch_size
     if threads is not None:
         engine["threads"] = threads
+    modifications = _modifications(fixed_mods, variable_mods, default_mods)
     if workers is not None and scheduler is not None:
         raise click.UsageError("give --workers or --scheduler, not both")
     if workers is not None and threads is None:
@@ -239,14 +255,15 @@ def sequence(inputs, model, beam, top_match, precursor_tol,
                              decode=decode_cfg, window=window_cfg,
                              fragment_tol={
                                  "HCD": fitted.scorer.config.describe(),
-                                 "CID": ion_trap.scorer.config.describe()}
-                             ) as writers:
+                                 "CID": ion_trap.scorer.config.describe()},
+                             modifications=modifications) as writers:
             summary = sequence_files(
                 inputs, session=session, window=window_cfg,
                 decode=decode_cfg, config=engine_cfg, writers=writers,
                 rescore=rescore, progress=progress, client=client,
                 mode=mode, fitted=fitted,
-                ion_trap=ion_trap, fragmentation=fragmentation)
+                ion_trap=ion_trap, fragmentation=fragmentation,
+                modifications=modifications)
     except (ModelFileError, InputFileError, ValueError, OSError,
             ClusterError) as err:
         raise click.ClickException(str(err)) from None
@@ -287,6 +304,26 @@ def _with_tol(fitted, fragment_tol: str):
     if "tol_da" in tol:
         return fitted.with_fragment_tol(tol["tol_da"], "Da")
     return fitted.with_fragment_tol(tol["tol_ppm"], "ppm")
+
+
+def _modifications(fixed, variable, default_mods):
+    """The run's :class:`~denovo.core.modifications.ModSet`; a bad spec
+    is a usage error naming its option."""
+    from .core.modifications import ModificationError, ModSet, parse_specs
+
+    specs = {}
+    for hint, values in (("--fixed-mods", fixed),
+                         ("--variable-mods", variable)):
+        try:
+            specs[hint] = parse_specs(values)
+        except ModificationError as err:
+            raise click.BadParameter(str(err), param_hint=hint) from None
+    try:
+        return ModSet(specs["--fixed-mods"], specs["--variable-mods"],
+                      default_mods)
+    except ModificationError as err:
+        raise click.BadParameter(
+            str(err), param_hint="--fixed-mods/--variable-mods") from None
 
 
 def _tolerance(text: str, hint: str = "--precursor-tol") -> dict:

@@ -22,6 +22,7 @@ from click.testing import CliRunner
 from onnx import TensorProto, helper, numpy_helper
 
 from denovo.cli import main
+from denovo.core.modifications import ModSet
 from denovo.core.vocab import DEFAULT_VOCABULARY, END
 from denovo.engine import DecodeConfig, EngineConfig, open_writers
 from denovo.engine import cluster as cluster_module
@@ -432,3 +433,23 @@ def test_engine_cache_is_per_thread_and_bounded(model, monkeypatch):
     assert len(idents) == 3
     # (other tests' worker threads may still add their own entries)
     assert sum(k[0] in idents for k in cluster_module._ENGINES) == 6
+
+
+def test_modifications_travel_to_the_workers(tmp_path, inputs, model, local):
+    mods = ModSet.parse(["TMT6plex@K,TMT6plex@N-term"], ["Phospho@STY"])
+    results = []
+    for name, client in (("single", None), ("cluster", local[1])):
+        out = tmp_path / name
+        out.mkdir()
+        session = ModelSession(model, threads=1)
+        with open_writers(mztab=out / "run.mztab", csv=out / "run.csv",
+                          inputs=inputs, session=session,
+                          decode=SETTINGS["decode"],
+                          modifications=mods) as writers:
+            sequence_files(inputs, session=session, writers=writers,
+                           client=client, cluster=SMALL_CHUNKS,
+                           modifications=mods, **SETTINGS)
+        results.append(outputs(out))
+    assert results[0] == results[1]
+    table = results[0][1].decode()
+    assert "[UNIMOD:737]-" in table and "K[UNIMOD:737]" in table

@@ -135,8 +135,11 @@ def beam_search_row(lp, masses, kind, merge_from, merge_into, centers,
                     tol, lo, hi, resolution, max_residue, beam,
                     constrained, out_tokens, out_len, out_score, out_aa,
                     g_mz, g_weight, g_charge, g_w, g_bias, g_tol, g_ppm,
-                    g_max_z, g_lambda):
+                    g_max_z, g_lambda, start_mass):
     """Beam search for one spectrum; writes the top-k into ``out_*``.
+
+    Every beam starts at prefix mass ``start_mass`` (the delta of a fixed
+    N-terminal modification that is not among the tokens, else 0).
 
     With ``g_lambda > 0`` the spectrum guides the beam: every extension
     also earns ``g_lambda`` times the cleavage log-odds of its new prefix
@@ -167,6 +170,7 @@ def beam_search_row(lp, masses, kind, merge_from, merge_into, centers,
     cand_token = np.empty(beam * n_vocab, np.int64)
     step_lp = np.empty(n_vocab)
     order = np.empty(beam, np.int64)
+    mass[0] = start_mass
     upper = -np.inf
     for c in centers:
         upper = max(upper, c + tol)
@@ -279,7 +283,8 @@ def guided_beam_search_batch(log_probs, precursor_mass, masses, kind,
                              merge_from, merge_into, isotope_errors, tol_ppm,
                              lo, hi, resolution, beam, top_k, tol_da,
                              g_mz, g_weight, g_n, g_charge, g_w, g_bias,
-                             g_tol, g_ppm, g_max_z, g_lambda, fallback):
+                             g_tol, g_ppm, g_max_z, g_lambda, fallback,
+                             start_mass=0.0):
     """Decode a batch with mass control; optionally fall back to
     unconstrained. A Python loop over the rows calling
     :func:`beam_search_row` (a Numba wrapper around it would compile and
@@ -314,6 +319,9 @@ def guided_beam_search_batch(log_probs, precursor_mass, masses, kind,
         Where nothing fits, return the unconstrained beam's peptides
         (flag 0); False leaves such rows empty (their callers would throw
         the candidates away).
+    start_mass : float
+        Prefix mass every beam starts at: a fixed N-terminal
+        modification's delta (its token is not among the columns).
 
     Returns
     -------
@@ -340,6 +348,7 @@ def guided_beam_search_batch(log_probs, precursor_mass, masses, kind,
     tol_ppm, tol_da = float(tol_ppm), float(tol_da)
     g_w_args = (g_w, float(g_bias), float(g_tol), bool(g_ppm), int(g_max_z))
     g_lambda = float(g_lambda)
+    start_mass = float(start_mass)
     for i in range(n_batch):
         pm = float(precursor_mass[i])
         centers = np.empty(isotope_errors.size)
@@ -353,7 +362,8 @@ def guided_beam_search_batch(log_probs, precursor_mass, masses, kind,
                 log_probs[i], masses, kind, merge_from, merge_into,
                 centers, tol, lo, hi, resolution, max_residue, beam, yes,
                 tokens[i], lengths[i], scores[i], aa[i], g_mz[i, :n],
-                g_weight[i, :n], g_charge[i], *g_w_args, g_lambda)
+                g_weight[i, :n], g_charge[i], *g_w_args, g_lambda,
+                start_mass)
             flags[i, :found] = 1
         if found == 0 and fallback:
             found = beam_search_row(
@@ -361,6 +371,6 @@ def guided_beam_search_batch(log_probs, precursor_mass, masses, kind,
                 centers, 0.0, lo, hi, resolution, max_residue, beam, no,
                 tokens[i], lengths[i], scores[i], aa[i], g_mz[i, :0],
                 g_weight[i, :0], g_charge[i] * 0, g_w, 0.0, *g_w_args[2:],
-                0.0)
+                0.0, start_mass)
             flags[i, :found] = 0
     return tokens, lengths, scores, aa, flags

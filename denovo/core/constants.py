@@ -1,7 +1,9 @@
 """Physical constants, defined once (monoisotopic, in Da).
 
 Element masses are the IUPAC/NIST values that pyteomics also uses, so
-masses computed here agree with pyteomics to ~1e-9 Da.
+masses computed here agree with pyteomics to ~1e-9 Da. Heavy isotopes
+are keyed as Unimod writes them (``"13C"``, ``"15N"``, ``"2H"``,
+``"18O"``), for the labels of :mod:`denovo.core.unimod`.
 """
 
 __all__ = [
@@ -20,6 +22,11 @@ ELEMENT_MASS = {
     "N": 14.0030740048,
     "O": 15.99491461956,
     "S": 31.972071,
+    "P": 30.97376163,
+    "13C": 13.0033548378,
+    "15N": 15.0001088982,
+    "2H": 2.0141017778,
+    "18O": 17.999161,
 }
 PROTON = 1.00727646677
 C13_SPACING = 1.003355  # mass difference 13C - 12C, isotope-error step

@@ -35,7 +35,7 @@ from .beam import (NTERM, RESIDUE, SKIP, feasibility_table,
                    guided_beam_search_batch)
 from .constants import H2O
 from .evidence import N_FEATURES
-from .vocab import DEFAULT_VOCABULARY, END, PAD, Vocabulary
+from .vocab import DEFAULT_VOCABULARY, END, PAD, Token, Vocabulary
 from .window import PrecursorWindow
 
 __all__ = [
@@ -153,12 +153,20 @@ class Decoder:
         Beam-search settings.
     window
         The precursor window peptides must fit.
+    start
+        A token every peptide begins with that is not among the model's
+        columns (a fixed N-terminal modification,
+        :class:`denovo.core.modifications.ModelView`): the beam starts at
+        its mass and each candidate begins with it; None by default.
     """
 
     def __init__(self, vocabulary: Vocabulary = DEFAULT_VOCABULARY,
                  config: DecodeConfig = DecodeConfig(),
-                 window: PrecursorWindow | None = None):
+                 window: PrecursorWindow | None = None,
+                 start: Token | None = None):
         self.vocabulary = vocabulary
+        self.start = start
+        self._start_mass = 0.0 if start is None else float(start.mass)
         self.config = config
         self.window = window = window or PrecursorWindow()
         self.masses = np.ascontiguousarray(vocabulary.masses, np.float64)
@@ -236,7 +244,7 @@ class Decoder:
                 self.merge_from, self.merge_into, self.isotope_errors,
                 tol_ppm, lo, hi, float(cfg.resolution), int(cfg.beam),
                 int(cfg.top_k), tol_da, *guide.rows(first, last),
-                bool(fallback))
+                bool(fallback), self._start_mass)
 
         n_parts = min(getattr(pool, "_max_workers", 1), b) if pool else 1
         if n_parts <= 1:
@@ -253,7 +261,8 @@ class Decoder:
     def _fits(self, arrays: tuple, precursor_mass: np.ndarray) -> np.ndarray:
         """1 where a candidate's mass fits the precursor window, else 0."""
         tokens, lengths = arrays[0], arrays[1]
-        mass = self.masses[tokens].sum(axis=2) + H2O  # PAD weighs 0
+        mass = (self.masses[tokens].sum(axis=2) + H2O  # PAD weighs 0
+                + self._start_mass)
         fit = self.window.fits(mass, precursor_mass[:, None])
         return (fit & (lengths > 0)).astype(np.int8)
 
@@ -261,6 +270,8 @@ class Decoder:
         """Turn :meth:`decode_arrays` output into candidate lists."""
         tokens, lengths, scores, aa, flags = arrays
         names = [t.name for t in self.vocabulary.tokens]
+        # the start token scores as the residue after it
+        head = () if self.start is None else (self.start.name,)
         out = []
         for i in range(tokens.shape[0]):
             row = []
@@ -268,11 +279,13 @@ class Decoder:
                 if flags[i, k] < 0:
                     continue
                 n = int(lengths[i, k])
+                toks = tuple(names[j] for j in tokens[i, k, :n])
+                aa_k = tuple(float(x) for x in aa[i, k, :n])
+                if head:
+                    toks, aa_k = head + toks, aa_k[:1] + aa_k
                 row.append(Candidate(
-                    tokens=tuple(names[j] for j in tokens[i, k, :n]),
-                    score=float(scores[i, k]),
-                    aa_scores=tuple(float(x) for x in aa[i, k, :n]),
-                    mass_match=bool(flags[i, k] == 1)))
+                    tokens=toks, score=float(scores[i, k]),
+                    aa_scores=aa_k, mass_match=bool(flags[i, k] == 1)))
             out.append(row)
         return out
 

@@ -8,7 +8,8 @@ A peptide is a tuple of canonical token names from the vocabulary
 
 Accepted on input: Casanovo-v4 mass notation (``M+15.995``,
 ``+42.011PEP``), ProForma with names (``M[Oxidation]``, ``[Acetyl]-``) or
-UNIMOD accessions (``M[UNIMOD:35]``), delta masses in brackets or
+UNIMOD accessions (``M[UNIMOD:35]``; names and accessions of the offline
+table :mod:`denovo.core.unimod`), delta masses in brackets or
 parentheses (``M[+15.9949]``, ``C(+57.02)``), flanking residues
 (``_.PEPTIDE._``, ``K.PEPTIDE.R``) and a trailing ProForma charge
 (``PEPTIDE/2``). Mass deltas are matched to the vocabulary within
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import re
 
+from . import unimod
 from .constants import H2O, PROTON
 from .vocab import DEFAULT_VOCABULARY, MODIFICATIONS, RESIDUE_MASS, Vocabulary
 
@@ -110,7 +112,7 @@ def _parse(text: str, vocab: Vocabulary, fixed: dict) -> tuple:
     tokens, pos = [], 0
     nterm = _NTERM_PROFORMA.match(seq) or _NTERM_MASS.match(seq)
     if nterm:
-        delta = _total_delta(nterm.group(1), text)
+        delta = _total_delta(nterm.group(1), text, vocab)
         tokens.append(_find(vocab, "", delta, nterm.group(1) + "-", text))
         pos = nterm.end()
     while pos < len(seq):
@@ -123,7 +125,7 @@ def _parse(text: str, vocab: Vocabulary, fixed: dict) -> tuple:
         if aa not in RESIDUE_MASS:
             raise UnknownModificationError(aa, text, "not an amino acid")
         if mods:
-            delta = _total_delta(mods, text)
+            delta = _total_delta(mods, text, vocab)
             tokens.append(_find(vocab, aa, delta, aa + mods, text))
         else:
             name = fixed.get(aa, aa)
@@ -137,33 +139,41 @@ def _parse(text: str, vocab: Vocabulary, fixed: dict) -> tuple:
     return tuple(tokens)
 
 
-def _total_delta(mods: str, text: str) -> float:
+def _total_delta(mods: str, text: str, vocab: Vocabulary) -> float:
     """Sum of the mass shifts written in ``mods`` (brackets or numbers)."""
     total = 0.0
     for item in _MOD_ITEM.findall(mods):
         if item[0] in "[(":
-            total += _bracket_delta(item[1:-1].strip(), text)
+            total += _bracket_delta(item[1:-1].strip(), text, vocab)
         else:
             total += float(item)
     return total
 
 
-def _bracket_delta(content: str, text: str) -> float:
+def _bracket_delta(content: str, text: str, vocab: Vocabulary) -> float:
+    """The mass shift of a bracket: a number, or a UNIMOD name or
+    accession that some token of the vocabulary carries (the others are
+    unknown modifications, named as written)."""
     try:
         return float(content)
     except ValueError:
         pass
     key = content.lower()
-    if key.startswith("unimod:"):
-        try:
-            return MODIFICATIONS[int(key[7:])].delta
-        except (KeyError, ValueError):
-            raise UnknownModificationError(content, text) from None
     for prefix in ("u:", "m:"):
         key = key.removeprefix(prefix)
-    if key in _NAME_TO_MOD:
-        return _NAME_TO_MOD[key].delta
-    raise UnknownModificationError(content, text)
+    mod = _NAME_TO_MOD.get(key)
+    try:
+        if mod is None and key.startswith("unimod:"):
+            mod = unimod.by_accession(int(key[7:]))
+        elif mod is None:
+            mod = unimod.by_name(key)
+    except ValueError:  # not a number, or not in the offline table
+        raise UnknownModificationError(content, text) from None
+    if not any(m.accession == mod.accession for t in vocab.tokens
+               for m in t.mods):
+        raise UnknownModificationError(content, text,
+                                       "not in the vocabulary")
+    return mod.delta
 
 
 def _find(vocab: Vocabulary, residue: str, delta: float, written: str,
@@ -192,7 +202,7 @@ def to_proforma(peptide, *, style: str = "unimod",
     """ProForma string; ``style`` is "unimod", "name" or "delta"."""
     def label(mod):
         if style == "unimod":
-            return mod.accession
+            return mod.label
         if style == "name":
             return mod.name
         if style == "delta":

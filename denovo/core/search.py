@@ -27,6 +27,7 @@ I and L share one mass and are searched as one residue, reported as L.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,7 +60,7 @@ class SearchConfig:
 
     paths_per_node: int = 8
     top_k: int = 32  # finished peptides returned per isotope error
-    min_length: int = 4
+    min_length: int = 4  # tokens, a fixed N-terminal one not counted
     # The best peptides whose multi-residue steps are also tried in their
     # other orders (a step over an unseen cleavage is a composition: the
     # DP spells it in one order only); 0: off.
@@ -70,14 +71,44 @@ class SearchConfig:
             raise ValueError("paths_per_node and top_k must be >= 1")
 
 
+# Log-prior of a variable modification the fit never saw, per modified
+# site, on top of its residue's: one site in ten carries it.
+VARIABLE_MOD_LOG_PRIOR = math.log(0.1)
+
+
 def token_priors(vocabulary: Vocabulary, rank: RankSettings) -> np.ndarray:
-    """Each token's log-prior times the prior weight (I as L, tokens the
-    fit never saw at its rarest value)."""
+    """Each token's log-prior times the prior weight (I as L).
+
+    A token the fit never saw: a residue with a fixed modification takes
+    its residue's prior, a fixed N-terminal token 0 (every peptide has
+    it), a variable modification its residue's (or, on top of a fixed
+    one, the fixed token's) plus :data:`VARIABLE_MOD_LOG_PRIOR` per
+    modification (a variable N-terminal one that alone); anything else
+    the fit's rarest value. Without priors every token scores 0.
+    """
     prior = rank.token_log_prior
     floor = min(prior.values()) if prior else 0.0
+    fixed = vocabulary.fixed
+
+    def unseen(tok):
+        if not prior or tok.special or not tok.mods:
+            return floor
+        if tok.n_terminal:
+            return (0.0 if fixed.get("N-term") == tok.name
+                    else VARIABLE_MOD_LOG_PRIOR * len(tok.mods))
+        base, n_variable = tok.residue, len(tok.mods)
+        if tok.residue in fixed:
+            n_variable -= 1
+            if fixed[tok.residue] in prior:
+                base = fixed[tok.residue]
+        if merge_il((base,))[0] not in prior:
+            return floor
+        return (prior[merge_il((base,))[0]]
+                + VARIABLE_MOD_LOG_PRIOR * n_variable)
+
     return rank.prior_weight * np.array(
-        [prior.get(merge_il((t.name,))[0], floor)
-         for t in vocabulary.tokens])
+        [prior[name] if (name := merge_il((t.name,))[0]) in prior
+         else unseen(t) for t in vocabulary.tokens])
 
 
 class EdgeTables:
@@ -87,10 +118,13 @@ class EdgeTables:
     between them cannot tell AB from BA, so one order (vocabulary order)
     stands for both. Each table holds mass, up to three token indices
     (-1 padded), the step's prior score and whether it starts with an
-    N-terminal modification (allowed only from prefix mass 0).
+    N-terminal modification (allowed only from prefix mass 0). With a
+    fixed N-terminal token (``vocabulary.fixed["N-term"]``) every first
+    step starts with it, before up to three residues.
     """
 
     def __init__(self, vocabulary: Vocabulary, rank: RankSettings):
+        fixed_nterm = vocabulary.fixed.get("N-term")
         residues, nterm = [], []
         for i, tok in enumerate(vocabulary.tokens):
             if tok.special or tok.name == "I":
@@ -105,11 +139,17 @@ class EdgeTables:
         self.token_prior = tok_prior = token_priors(vocabulary, rank)
         gap = rank.gap_penalty
 
+        if fixed_nterm is not None:
+            nterm = [vocabulary.index(fixed_nterm)]
+
         def table(sizes, with_nterm):
             rows = []
             for size in sizes:
                 for combo in itertools.combinations_with_replacement(
                         residues, size):
+                    if fixed_nterm is not None and with_nterm:
+                        rows.extend(((n,), combo) for n in nterm)
+                        continue
                     rows.append(((), combo))
                     if with_nterm and size <= 2:
                         rows.extend(((n,), combo) for n in nterm)
@@ -198,6 +238,12 @@ class EvidenceSearch:
         self._index = {name: i for i, name in enumerate(self._names)}
         self._masses = np.ascontiguousarray(vocabulary.masses, np.float64)
         self._nterm = np.ascontiguousarray(vocabulary.n_terminal, np.bool_)
+        # a fixed N-terminal token starts every peptide: the ranking
+        # features count it neither as a modification nor in the length
+        fixed = vocabulary.fixed.get("N-term")
+        self.fixed_nterm = -1 if fixed is None else vocabulary.index(fixed)
+        # min_length counts the residues and optional tokens
+        self._min_tokens = config.min_length + (fixed is not None)
         self._prior = self.tables.token_prior
         self._theta = ranking_weights(scorer, rank)
         self._w = scorer.weight_array
@@ -231,7 +277,7 @@ class EvidenceSearch:
                 inner[2], start[0], start[1], start[2], end[0], end[1],
                 end[2], cfg.paths_per_node, cfg.top_k))
                 for k, total, pos, s_node in nodes]
-            if any((out[1][:out[3]] >= cfg.min_length).any()
+            if any((out[1][:out[3]] >= self._min_tokens).any()
                    for _, out in paths):
                 break  # the wide steps only where nothing was found
         found = {}
@@ -281,7 +327,7 @@ class EvidenceSearch:
         """Kernel rows -> ``found`` (token names -> :class:`Found`), the
         best score of each peptide, too short ones left out."""
         name = self._names.__getitem__
-        for f in np.flatnonzero(lengths >= self.config.min_length):
+        for f in np.flatnonzero(lengths >= self._min_tokens):
             toks = tuple(map(name, tokens[f, :lengths[f]].tolist()))
             if toks not in found or found[toks].score < scores[f]:
                 found[toks] = Found(toks, float(scores[f]), int(iso[f]))
@@ -340,6 +386,10 @@ class EvidenceSearch:
         valid = tokens >= 0
         prior = np.where(valid, self._prior[tokens], 0.0).sum(axis=1)
         nterm = (valid & self._nterm[np.maximum(tokens, 0)]).any(axis=1)
+        if self.fixed_nterm >= 0:
+            fixed = tokens[:, 0] == self.fixed_nterm
+            nterm = nterm & ~fixed
+            lengths = lengths - fixed
         return np.column_stack([sums, n_sites, summary, prior,
                                 lengths / 10.0, nterm])
 

@@ -9,16 +9,20 @@ written straight into output files.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from types import MappingProxyType
 
 import numpy as np
 
 from .constants import composition_mass
+from .unimod import MODIFICATIONS, Modification, from_label
 
 __all__ = [
     "Modification",
     "Token",
+    "make_token",
+    "token_from_name",
     "Vocabulary",
     "RESIDUE_COMPOSITION",
     "RESIDUE_MASS",
@@ -61,39 +65,6 @@ END = 1  # index of the end token (the slot right after the last residue)
 
 
 @dataclass(frozen=True)
-class Modification:
-    """A UNIMOD modification: accession, PSI-MS name and composition."""
-
-    unimod: int
-    name: str
-    composition: tuple  # ((element, count), ...), hashable
-
-    @property
-    def delta(self) -> float:
-        """Monoisotopic mass shift in Da."""
-        return composition_mass(dict(self.composition))
-
-    @property
-    def accession(self) -> str:
-        return f"UNIMOD:{self.unimod}"
-
-
-MODIFICATIONS = MappingProxyType({
-    m.unimod: m
-    for m in (
-        Modification(4, "Carbamidomethyl", (("H", 3), ("C", 2), ("N", 1),
-                                            ("O", 1))),
-        Modification(35, "Oxidation", (("O", 1),)),
-        Modification(7, "Deamidated", (("H", -1), ("N", -1), ("O", 1))),
-        Modification(1, "Acetyl", (("H", 2), ("C", 2), ("O", 1))),
-        Modification(5, "Carbamyl", (("H", 1), ("C", 1), ("N", 1),
-                                     ("O", 1))),
-        Modification(385, "Ammonia-loss", (("H", -3), ("N", -1))),
-    )
-})
-
-
-@dataclass(frozen=True)
 class Token:
     """One vocabulary entry.
 
@@ -115,16 +86,45 @@ class Token:
         return base + sum(m.delta for m in self.mods)
 
 
+def make_token(residue: str, mods=()) -> Token:
+    """The token of a residue ('' for the N-terminus) carrying ``mods``
+    (:class:`Modification`), named by its ProForma string."""
+    mods = tuple(mods)
+    labels = "".join(f"[{m.label}]" for m in mods)
+    if not residue:
+        if not mods:
+            raise ValueError("an N-terminal token needs a modification")
+        return Token(labels + "-", "", mods, n_terminal=True)
+    if residue not in RESIDUE_MASS:
+        raise ValueError(f"{residue!r} is not an amino acid")
+    return Token(residue + labels, residue, mods)
+
+
 def _residue_token(residue: str, *unimod: int) -> Token:
-    mods = tuple(MODIFICATIONS[u] for u in unimod)
-    name = residue + "".join(f"[{m.accession}]" for m in mods)
-    return Token(name, residue, mods)
+    return make_token(residue, (MODIFICATIONS[u] for u in unimod))
 
 
 def _nterm_token(*unimod: int) -> Token:
-    mods = tuple(MODIFICATIONS[u] for u in unimod)
-    name = "".join(f"[{m.accession}]" for m in mods) + "-"
-    return Token(name, "", mods, n_terminal=True)
+    return make_token("", (MODIFICATIONS[u] for u in unimod))
+
+
+_TOKEN_NAME = re.compile(r"^([A-Z]?)((?:\[[^\[\]]+\])*)(-?)$")
+
+
+def token_from_name(name: str) -> Token:
+    """The token a canonical name stands for (``K[UNIMOD:737]``,
+    ``[UNIMOD:737]-``, ``S[+79.9663]``), its modifications from the
+    offline UNIMOD table (:mod:`denovo.core.unimod`)."""
+    m = _TOKEN_NAME.match(name)
+    residue, mods, dash = m.groups() if m else ("", "", "")
+    if m is None or bool(dash) == bool(residue) or (dash and not mods):
+        raise ValueError(f"{name!r} is not a token name")
+    token = make_token(residue, (from_label(x)
+                                 for x in re.findall(r"\[([^\]]+)\]", mods)))
+    if token.name != name:  # e.g. a mass written another way
+        raise ValueError(f"{name!r} is not a canonical token name "
+                         f"({token.name!r})")
+    return token
 
 
 class Vocabulary:
@@ -134,15 +134,28 @@ class Vocabulary:
     ----------
     tokens
         The tokens after pad and end, in index order.
+    fixed
+        Fixed modifications: site (a residue letter or ``"N-term"``) ->
+        the name of the token every occurrence of that site takes. A
+        residue's fixed token is then its only token; a fixed N-terminal
+        token starts every peptide (:mod:`denovo.core.modifications`).
+        Empty for model vocabularies.
     """
 
-    def __init__(self, tokens):
+    def __init__(self, tokens, fixed=None):
         specials = (Token("<pad>", "", special=True),
                     Token("<end>", "", special=True))
         self.tokens = specials + tuple(tokens)
         self._index = {t.name: i for i, t in enumerate(self.tokens)}
         if len(self._index) != len(self.tokens):
             raise ValueError("duplicate token names in vocabulary")
+        self.fixed = dict(fixed or {})  # read only, by convention
+        for site, name in self.fixed.items():
+            tok = self.tokens[self.index(name)]
+            if (tok.n_terminal, tok.residue) != (site == "N-term",
+                                                 site.replace("N-term", "")):
+                raise ValueError(f"fixed token {name} does not sit at "
+                                 f"{site}")
         self.masses = np.array([t.mass for t in self.tokens], np.float64)
         self.masses.setflags(write=False)
         self.n_terminal = np.array([t.n_terminal for t in self.tokens])
@@ -212,31 +225,46 @@ class Vocabulary:
         return lp
 
     def to_dict(self) -> dict:
-        """JSON-ready description, as stored in ONNX metadata."""
-        return {
+        """JSON-ready description, as stored in ONNX metadata (``fixed``
+        only when there are fixed modifications)."""
+        out = {
             "tokens": [t.name for t in self.tokens],
             "masses": [t.mass for t in self.tokens],
             "n_terminal": [t.n_terminal for t in self.tokens],
             "special": [t.special for t in self.tokens],
         }
+        if self.fixed:
+            out["fixed"] = dict(self.fixed)
+        return out
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
 
     @classmethod
     def from_dict(cls, data: dict) -> "Vocabulary":
-        """Rebuild from :meth:`to_dict`, checking names and masses."""
+        """Rebuild from :meth:`to_dict`, checking names and masses.
+
+        A name outside the default vocabulary must be a canonical token
+        name whose modifications the offline UNIMOD table holds (or mass
+        deltas, :func:`token_from_name`)."""
         names = data["tokens"]
         if names[:2] != ["<pad>", "<end>"]:
             raise ValueError("vocabulary must start with <pad>, <end>")
         tokens = []
         for name, mass in zip(names[2:], data["masses"][2:], strict=True):
-            tok = _UNIVERSE.tokens[_UNIVERSE.index(name)]
+            if name in _UNIVERSE:
+                tok = _UNIVERSE.tokens[_UNIVERSE.index(name)]
+            else:
+                try:
+                    tok = token_from_name(name)
+                except ValueError as err:
+                    raise KeyError(f"token {name!r} is not in the "
+                                   f"vocabulary ({err})") from None
             if abs(tok.mass - mass) > 1e-6:
                 raise ValueError(f"mass of {name} differs from the table: "
                                  f"{mass} vs {tok.mass}")
             tokens.append(tok)
-        return cls(tokens)
+        return cls(tokens, data.get("fixed"))
 
     @classmethod
     def from_json(cls, text: str) -> "Vocabulary":

@@ -110,6 +110,13 @@ def warm_up(engine) -> float:
 
     start = time.perf_counter()
     residues = np.array([RESIDUE_MASS[a] for a in "PEPTLDEK"])
+    fixed = getattr(getattr(engine, "vocabulary", None), "fixed", None)
+    if fixed:  # the user's fixed mods: a peptide the search can find
+        vocab = engine.vocabulary
+        names = [fixed.get(a, a) for a in "PEPTLDEK"]
+        residues = vocab.masses[[vocab.index(t) for t in names]].copy()
+        if "N-term" in fixed:
+            residues[0] += vocab.masses[vocab.index(fixed["N-term"])]
     prefixes = np.cumsum(residues)[:-1]
     total = residues.sum()
     ions = np.sort(np.concatenate([prefixes + PROTON,

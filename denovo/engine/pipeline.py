@@ -39,6 +39,7 @@ from ..core.constants import PROTON
 from ..core.decode import BeamGuide, DecodeConfig, Decoder
 from ..core.fragments import fragment_mz
 from ..core.match import match
+from ..core.modifications import ModSet, engine_vocabulary
 from ..core.preprocess import (PreprocessConfig, PreprocessedBatch,
                                preprocess_batch)
 from ..core.search import SearchConfig
@@ -143,6 +144,11 @@ class Engine:
         :data:`ION_TRAP_SEARCH` for ion-trap spectra).
     rescore
         Model mode: re-rank the beams by model score plus fragment match.
+    modifications
+        Fixed and variable modifications the user named
+        (:mod:`denovo.core.modifications`): the search's vocabulary is
+        the model's with them, the model scores their tokens neutrally;
+        None or empty: the model's vocabulary, unchanged.
     """
 
     def __init__(self, session: ModelSession | None, *,
@@ -152,7 +158,8 @@ class Engine:
                  rescore: bool = False, mode: str = "hybrid",
                  fitted: FittedSettings | None = None,
                  search: SearchConfig | None = None,
-                 ion_trap: FittedSettings | str | None = "auto"):
+                 ion_trap: FittedSettings | str | None = "auto",
+                 modifications: ModSet | None = None):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, "
                              f"not {mode!r}")
@@ -178,9 +185,16 @@ class Engine:
                                else PreprocessConfig.from_dict(pre))
             fitted = fitted or info.fitted
         self.fitted = fitted = fitted or load_default()
-        self.decoder = Decoder(vocabulary, decode, window)
+        model_vocabulary = vocabulary
+        vocabulary, view = engine_vocabulary(
+            model_vocabulary, modifications,
+            with_model=self.session is not None)
+        self.vocabulary, self.view = vocabulary, view
+        self.decoder = Decoder(
+            model_vocabulary if view is None else view.beam, decode, window,
+            start=None if view is None else view.start)
         self.ranker = Ranker.build(vocabulary, fitted, mode=mode,
-                                   search=search, window=window)
+                                   search=search, window=window, view=view)
         # ion-trap CID spectra: the same engine with their own settings
         self._ion_trap = None
         if ion_trap is not None:
@@ -188,7 +202,7 @@ class Engine:
                     else ion_trap)
             self._ion_trap = (trap, Ranker.build(
                 vocabulary, trap, mode=mode, window=window,
-                search=search or ION_TRAP_SEARCH))
+                search=search or ION_TRAP_SEARCH, view=view))
         self.takes_draft = bool(self.session is not None
                                 and self.session.info.takes_draft)
         self._executor = None
@@ -302,14 +316,15 @@ class Engine:
                 self._model_batch(group[first:first + size], batch)
 
     def _model_batch(self, rows: list[Row], batch: ModelBatch) -> None:
-        vocab = self.decoder.vocabulary
+        encode = (self.decoder.vocabulary.encode if self.view is None
+                  else self.view.encode_draft)
         n_slots = self.session.info.n_slots
         owner, drafts = [], []
         for k, row in enumerate(rows):
             row.drafts = self._drafts(row)
             for tokens in row.drafts:
                 owner.append(k)
-                drafts.append(vocab.encode(tokens, n_slots - 1) if tokens
+                drafts.append(encode(tokens, n_slots - 1) if tokens
                               else np.zeros(n_slots, np.int64))
         owner = np.asarray(owner)
         sel = np.array([rows[k].batch_row for k in owner])
@@ -397,7 +412,7 @@ class Engine:
 
         def key(m):
             fragments = fragment_mz(m.candidate.tokens, m.charge,
-                                    vocabulary=self.decoder.vocabulary)
+                                    vocabulary=self.vocabulary)
             physics = match(spectrum.mz, spectrum.intensity, fragments).score
             return (m.candidate.mass_match,
                     m.candidate.score + RESCORE_WEIGHT * physics)

@@ -74,12 +74,16 @@ class Ranker:
     and the mode; :meth:`rank` is a function of a row and these.
 
     ``peak_once`` False ranks by the search's own path score (peaks may
-    count twice), for ablation.
+    count twice), for ablation. ``view``: how the model sees the
+    search's vocabulary when the user named modifications
+    (:class:`denovo.core.modifications.ModelView`); None when both are
+    the model's.
     """
 
     search: EvidenceSearch
     mode: str = "hybrid"
     peak_once: bool = True
+    view: object = None
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -92,11 +96,13 @@ class Ranker:
     @classmethod
     def build(cls, vocabulary, fitted, *, mode: str = "hybrid",
               search: SearchConfig | None = None,
-              window: PrecursorWindow | None = None) -> "Ranker":
+              window: PrecursorWindow | None = None,
+              view=None) -> "Ranker":
         """The ranker of a vocabulary and :class:`FittedSettings`."""
         return cls(EvidenceSearch(vocabulary, fitted.scorer, fitted.rank,
                                   search or SearchConfig(),
-                                  window or PrecursorWindow()), mode=mode)
+                                  window or PrecursorWindow()), mode=mode,
+                   view=view)
 
     @property
     def settings(self) -> RankSettings:
@@ -106,6 +112,17 @@ class Ranker:
     @property
     def vocabulary(self):
         return self.search.vocabulary
+
+    @property
+    def model_vocabulary(self):
+        """The model's output vocabulary (the log-probs' columns)."""
+        return self.vocabulary if self.view is None else self.view.model
+
+    def _model_tokens(self, tokens, lengths) -> tuple:
+        """Encoded peptides as the model's slots hold them."""
+        if self.view is None:
+            return tokens, lengths
+        return self.view.encode(tokens, lengths)
 
     # -- the search stage ---------------------------------------------
     def find(self, row: Row) -> None:
@@ -146,8 +163,9 @@ class Ranker:
         """Mean log-probability of each peptide's tokens and END under
         the per-slot ``log_probs [L, V]`` (I and L merged); -inf for a
         peptide longer than the model's slots."""
-        return _mean_log_prob(self.vocabulary.merge_il_log_probs(log_probs),
-                              *self.search.encode(peptides))
+        return _mean_log_prob(
+            self.model_vocabulary.merge_il_log_probs(log_probs),
+            *self._model_tokens(*self.search.encode(peptides)))
 
     def mass_errors(self, peptides, precursor_mass: float) -> np.ndarray:
         """|precursor - peptide| in ppm, at the closest allowed isotope
@@ -196,10 +214,11 @@ class Ranker:
             if self.settings.draft_scoring == "blank":
                 stack = stack[:1]  # the engine put the blank draft first
             model = np.full(len(peptides), -np.inf)
+            m_tokens, m_lengths = self._model_tokens(tokens, lengths)
             for lp in stack:
-                merged_k = self.vocabulary.merge_il_log_probs(lp)
-                model = np.maximum(model, _mean_log_prob(merged_k, tokens,
-                                                         lengths))
+                merged_k = self.model_vocabulary.merge_il_log_probs(lp)
+                model = np.maximum(model, _mean_log_prob(merged_k, m_tokens,
+                                                         m_lengths))
                 merged = merged_k if merged is None else merged
             terms["model"] = model
             total = rank_score(total, model, self.settings.model_weight)
@@ -211,8 +230,12 @@ class Ranker:
             entry["source"] = pool[peptides[k]]
             entries.append(entry)
         if self.confidence is not None:
+            counted = lengths[kept]
+            if self.search.fixed_nterm >= 0:  # not a residue of its own
+                counted = counted - (tokens[kept, 0]
+                                     == self.search.fixed_nterm)
             probs = self.confidence(candidate_features(
-                total[order], entries, lengths[kept], row.charge,
+                total[order], entries, counted, row.charge,
                 self._mass_errors(tokens[kept], row.mass),
                 rows=len(kept)))
             for entry, p in zip(entries, probs, strict=True):
@@ -237,7 +260,10 @@ class Ranker:
         its slot (hybrid; ``merged`` log-probs, I and L summed, ``idx``
         the token indices), or the probability that a cleavage next to the
         residue is real (evidence only)."""
-        if merged is not None and len(idx) < merged.shape[0]:
+        if merged is not None and self.view is not None:
+            if self.view.fits(idx, merged.shape[0]):
+                return tuple(map(float, self.view.token_probs(merged, idx)))
+        elif merged is not None and len(idx) < merged.shape[0]:
             return tuple(map(float, np.exp(merged[np.arange(len(idx)),
                                                    idx])))
         sites = self.search.site_scores(row.peaks, peptide, row.charge)

@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import Iterable, Iterator, Mapping
 
 from ..core.decode import DecodeConfig
+from ..core.modifications import ModSet, engine_vocabulary
 from ..core.resolution import LOW, RESOLUTION_SPECTRA, fragment_resolution
 from ..io.formats import detect_format
 from ..core.search import SearchConfig
@@ -38,10 +39,13 @@ def open_writers(*, mztab=None, csv=None, tsv=None, inputs: Iterable = (),
                  session: ModelSession | None = None,
                  decode: DecodeConfig | None = None,
                  window: PrecursorWindow | None = None,
-                 fragment_tol: Mapping[str, str] | None = None
-                 ) -> Iterator[list]:
+                 fragment_tol: Mapping[str, str] | None = None,
+                 modifications: ModSet | None = None) -> Iterator[list]:
     """Open the mzTab, CSV and/or psm_utils TSV writers for a run; finish
     them after.
+
+    The writers get the engine's vocabulary: the model's, with the
+    ``modifications`` the user named (the mzTab header declares them).
 
     The inputs are checked first (existence, format), and no output may
     be an input (resolved paths), so neither a typo nor a swapped
@@ -63,6 +67,10 @@ def open_writers(*, mztab=None, csv=None, tsv=None, inputs: Iterable = (),
     decode = decode or DecodeConfig()
     window = window or PrecursorWindow()
     vocab = session.info.vocabulary if session is not None else None
+    if modifications:
+        from ..core.vocab import DEFAULT_VOCABULARY
+        vocab = engine_vocabulary(vocab or DEFAULT_VOCABULARY,
+                                  modifications, with_model=False)[0]
     kwargs = {} if vocab is None else {"vocabulary": vocab}
     settings = {"model": None if session is None else session.path.name,
                 "beam": decode.beam, "top_match": decode.top_k,
@@ -70,6 +78,8 @@ def open_writers(*, mztab=None, csv=None, tsv=None, inputs: Iterable = (),
                 "isotope_errors": ",".join(map(str, window.isotope_errors))}
     settings.update({f"fragment_tol[{k}]": v
                      for k, v in (fragment_tol or {}).items()})
+    if modifications:
+        settings["modifications"] = modifications.describe()
     writers = []
     try:
         if mztab is not None:
@@ -101,7 +111,8 @@ def sequence_files(inputs: Iterable, *, session: ModelSession | None,
                    fitted: FittedSettings | None = None,
                    ion_trap: FittedSettings | str | None = "auto",
                    fragmentation: str = "auto",
-                   search: SearchConfig | None = None) -> Summary:
+                   search: SearchConfig | None = None,
+                   modifications: ModSet | None = None) -> Summary:
     """Sequence spectrum files and stream the rows into ``writers``.
 
     Parameters
@@ -136,6 +147,10 @@ def sequence_files(inputs: Iterable, *, session: ModelSession | None,
     search
         Evidence-search settings for every spectrum (default: the
         engine's, :class:`Engine`).
+    modifications
+        Fixed and variable modifications to search
+        (:mod:`denovo.core.modifications`; give the same to
+        :func:`open_writers`); None: the model's vocabulary.
     progress
         Show a tqdm progress bar (on stderr).
     client
@@ -153,6 +168,8 @@ def sequence_files(inputs: Iterable, *, session: ModelSession | None,
     engine_kwargs = {"window": window, "decode": decode, "config": config,
                      "rescore": rescore, "mode": mode, "fitted": fitted,
                      "ion_trap": ion_trap, "search": search}
+    if modifications:  # absent otherwise: the workers' cache keys stay
+        engine_kwargs["modifications"] = modifications
     engine = Engine(session, **engine_kwargs)
     config = engine.config
     writers = list(writers)
@@ -245,8 +262,8 @@ def sequence_on_cluster(inputs: Iterable, client, *, model=None,
                         rescore: bool = False, mode: str = "hybrid",
                         fitted=None, progress: bool = False,
                         ion_trap: FittedSettings | str | None = "auto",
-                        fragmentation: str = "auto"
-                        ) -> Summary:
+                        fragmentation: str = "auto",
+                        modifications: ModSet | None = None) -> Summary:
     """Sequence files on a Dask cluster into mzTab and/or CSV files.
 
     The library form of ``denovo sequence --scheduler``: same settings,
@@ -266,7 +283,7 @@ def sequence_on_cluster(inputs: Iterable, client, *, model=None,
         Output paths (at least one).
     window, decode, config, cluster
         Precursor window, decoding, engine and chunking settings.
-    rescore, mode, fitted, progress, ion_trap, fragmentation
+    rescore, mode, fitted, progress, ion_trap, fragmentation, modifications
         As for :func:`sequence_files`.
 
     Returns
@@ -280,11 +297,13 @@ def sequence_on_cluster(inputs: Iterable, client, *, model=None,
     config = config or EngineConfig()
     session = ModelSession(model, threads=config.threads)
     with open_writers(mztab=mztab, csv=csv, inputs=inputs, session=session,
-                      decode=decode, window=window) as writers:
+                      decode=decode, window=window,
+                      modifications=modifications) as writers:
         return sequence_files(inputs, session=session, window=window,
                               decode=decode, config=config, writers=writers,
                               rescore=rescore, mode=mode, fitted=fitted,
                               ion_trap=ion_trap,
                               fragmentation=fragmentation,
+                              modifications=modifications,
                               progress=progress, client=client,
                               cluster=cluster)

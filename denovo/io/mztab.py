@@ -9,7 +9,8 @@ a file at the output path is always complete.
 model score is in ``opt_global_model_score``. The layout follows the
 mzTab 1.0 spec and is read back in the tests by
 ``pyteomics.mztab.MzTab``: ``sequence`` holds plain residues,
-``modifications`` the ``position-UNIMOD:N`` list (0 = N-terminus), the
+``modifications`` the ``position-UNIMOD:N`` list (0 = N-terminus;
+``CHEMMOD:+x`` for a modification given by its mass), the
 full peptidoform sits in
 ``opt_global_cv_MS:1003169_proforma_peptidoform_sequence``.
 """
@@ -104,8 +105,9 @@ class MzTabWriter(AtomicWriter):
         and PSMs are matched to them by their ``source``.
     fixed
         Fixed modifications the search assumed, e.g.
-        ``{"C": "C[UNIMOD:4]"}``; every other modified vocabulary token is
-        listed as a variable modification.
+        ``{"C": "C[UNIMOD:4]"}`` (default: the vocabulary's own,
+        :attr:`~denovo.core.vocab.Vocabulary.fixed`); every other
+        modification of a vocabulary token is listed as variable.
     settings
         Key/value pairs recorded as ``software[1]-setting[n]``.
     vocabulary
@@ -169,28 +171,41 @@ class MzTabWriter(AtomicWriter):
 
     def _write_mods(self, fixed) -> None:
         vocab = self.vocabulary
-        fixed_tokens = set(fixed.values())
-        for kind, names, empty in (
-                ("fixed_mod", sorted(fixed_tokens),
-                 "[MS, MS:1002453, No fixed modifications searched, ]"),
-                ("variable_mod",
-                 [t.name for t in vocab.tokens
-                  if t.mods and t.name not in fixed_tokens],
-                 "[MS, MS:1002454, No variable modifications searched, ]")):
-            k, seen = 0, set()
+        fixed_tokens = set((fixed or vocab.fixed).values())
+
+        def pairs(names):  # (modification, site) of each token's mods
             for name in names:
                 token = vocab.tokens[vocab.index(name)]
                 site = "N-term" if token.n_terminal else token.residue
-                where = "Any N-term" if token.n_terminal else "Anywhere"
                 for mod in token.mods:
-                    if (mod.unimod, site) in seen:
-                        continue
-                    seen.add((mod.unimod, site))
-                    k += 1
-                    self._mtd(f"{kind}[{k}]", f"[UNIMOD, {mod.accession}, "
-                              f"{mod.name}, ]")
-                    self._mtd(f"{kind}[{k}]-site", site)
-                    self._mtd(f"{kind}[{k}]-position", where)
+                    yield mod, site
+
+        fixed_pairs = list(pairs(sorted(fixed_tokens)))
+        fixed_keys = {(m.accession, site) for m, site in fixed_pairs}
+        variable_pairs = [
+            (m, site) for m, site in pairs(
+                t.name for t in vocab.tokens
+                if t.mods and t.name not in fixed_tokens)
+            if (m.accession, site) not in fixed_keys]
+        for kind, items, empty in (
+                ("fixed_mod", fixed_pairs,
+                 "[MS, MS:1002453, No fixed modifications searched, ]"),
+                ("variable_mod", variable_pairs,
+                 "[MS, MS:1002454, No variable modifications searched, ]")):
+            k, seen = 0, set()
+            for mod, site in items:
+                if (mod.accession, site) in seen:
+                    continue
+                seen.add((mod.accession, site))
+                k += 1
+                param = (f"[UNIMOD, {mod.accession}, {mod.name}, ]"
+                         if mod.unimod is not None else
+                         f"[MS, MS:1001460, unknown modification, "
+                         f"{mod.name}]")
+                self._mtd(f"{kind}[{k}]", param)
+                self._mtd(f"{kind}[{k}]-site", site)
+                self._mtd(f"{kind}[{k}]-position",
+                          "Any N-term" if site == "N-term" else "Anywhere")
             if k == 0:
                 self._mtd(f"{kind}[1]", empty)
 
