@@ -272,3 +272,7 @@ def test_summary_says_what_the_files_state_and_warns_for_ion_traps():
     assert "read at 0.5 Da fragment tolerance with the ion-trap settings " \
         "(scorer fitted on HCD spectra, confidence on CID)" in read.text()
     assert "--fragment-tol" not in read.text()
+    files = Summary(fragmentation=Counter({"CID": 3, None: 2}),
+                    fragmentation_by_file={"/d/a.mzML": Counter({"CID": 3}),
+                                           "/d/b.mgf": Counter({None: 2})})
+    assert "  a.mzML: CID 3\n  b.mgf: not stated 2" in files.text()

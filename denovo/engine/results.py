@@ -96,6 +96,8 @@ class Summary:
     # None: not said), and the fragment tolerance the search read them at
     # (Da, None when in ppm).
     fragmentation: Counter = field(default_factory=Counter)
+    # the same per input file (Spectrum.source): runs can differ
+    fragmentation_by_file: dict = field(default_factory=dict)
     fragment_tol_da: float | None = None
     ion_trap_tol_da: float | None = None  # the tolerance of stated CID
     ion_trap_settings: str | None = None  # what they were fitted on
@@ -112,8 +114,12 @@ class Summary:
     def add(self, result: Result) -> None:
         """Count one result."""
         self.n_spectra += 1
-        self.fragmentation[getattr(result.spectrum, "fragmentation",
-                                   None)] += 1
+        kind = getattr(result.spectrum, "fragmentation", None)
+        self.fragmentation[kind] += 1
+        source = getattr(result.spectrum, "source", None)
+        if source:
+            self.fragmentation_by_file.setdefault(source,
+                                                  Counter())[kind] += 1
         if result.status == "ok":
             self.n_sequenced += 1
         elif result.status == NO_MASS_MATCH:
@@ -142,6 +148,12 @@ class Summary:
             lines.append("fragmentation:     " + ", ".join(
                 f"{k} {n}" for k, n in sorted(said.items()))
                 + " (as the files state, or their peaks show)")
+            if len(self.fragmentation_by_file) > 1:
+                for source, kinds in self.fragmentation_by_file.items():
+                    name = str(source).replace("\\", "/").rsplit("/", 1)[-1]
+                    lines.append(f"  {name}: " + ", ".join(
+                        f"{k or 'not stated'} {n}" for k, n in
+                        sorted(kinds.items(), key=lambda c: str(c[0]))))
         tol = self.fragment_tol_da
         trap = said.get("CID", 0) + said.get("CID (estimated)", 0)
         if trap and self.ion_trap_settings is not None:
