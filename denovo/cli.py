@@ -326,6 +326,21 @@ def _modifications(fixed, variable, default_mods):
             str(err), param_hint="--fixed-mods/--variable-mods") from None
 
 
+def _reading_vocabulary(fixed, variable):
+    """The tokens evaluation reads: the default vocabulary and those of a
+    run with these modifications (its unmodified residues too: labels
+    may leave a fixed mod implicit, ``--fixed``)."""
+    from .core.vocab import DEFAULT_VOCABULARY, Vocabulary
+
+    mods = _modifications(fixed, variable, True)
+    if not mods:
+        return DEFAULT_VOCABULARY
+    names = {t.name for t in DEFAULT_VOCABULARY.tokens}
+    extra = [t for t in mods.vocabulary(DEFAULT_VOCABULARY).tokens[2:]
+             if t.name not in names]
+    return Vocabulary(DEFAULT_VOCABULARY.tokens[2:] + tuple(extra))
+
+
 def _tolerance(text: str, hint: str = "--precursor-tol") -> dict:
     """``"20ppm"``, ``"20"`` or ``"0.02Da"`` -> PrecursorWindow fields."""
     low = text.strip().lower().replace(" ", "")
@@ -356,6 +371,11 @@ def _tolerance(text: str, hint: str = "--precursor-tol") -> dict:
 @click.option("--fixed", multiple=True, metavar="AA=TOKEN",
               help="Fixed modification for labels that leave it implicit, "
                    "e.g. C=C[UNIMOD:4].")
+@click.option("--fixed-mods", multiple=True, metavar="NAME@SITES,..",
+              help="The sequencing run's --fixed-mods, so that its "
+                   "peptides (and labels carrying them) can be read.")
+@click.option("--variable-mods", multiple=True, metavar="NAME@SITES,..",
+              help="The sequencing run's --variable-mods.")
 @click.option("--exact/--no-exact", default=True, show_default=True,
               help="Also report exact matching (only I/L may differ).")
 @click.option("--seen", multiple=True, type=click.Path(dir_okay=False),
@@ -378,9 +398,9 @@ def _tolerance(text: str, hint: str = "--precursor-tol") -> dict:
                    "in [0, 1], the reliability diagram as PNG.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False),
               help="Write all metrics and curves as JSON.")
-def evaluate(predictions, truth, labels, fixed, exact, seen, residue_tol,
-             prefix_tol, model, allow_partial_match, plot,
-             json_path) -> None:
+def evaluate(predictions, truth, labels, fixed, fixed_mods, variable_mods,
+             exact, seen, residue_tol, prefix_tol, model,
+             allow_partial_match, plot, json_path) -> None:
     """Score PREDICTIONS (mzTab or CSV; denovo's or Casanovo's) against
     annotated spectra.
 
@@ -411,7 +431,8 @@ def evaluate(predictions, truth, labels, fixed, exact, seen, residue_tol,
         results = evaluate_files(
             predictions, truth, exact=exact, labels=labels or None,
             fixed=fixed_map or None, seen_lists=seen, config=config,
-            model=model, allow_partial=allow_partial_match)
+            model=model, allow_partial=allow_partial_match,
+            vocabulary=_reading_vocabulary(fixed_mods, variable_mods))
     except (PredictionFormatError, InputFileError, OSError,
             ValueError) as err:
         raise click.ClickException(str(err)) from None

@@ -511,3 +511,29 @@ def test_defaults_write_what_they_wrote_before(tmp_path):
         "MTD\tvariable_mod[1]-site\tC"]
     assert not any("modifications =" in line
                    for line in out.read_text().splitlines())
+
+
+def test_evaluate_reads_a_run_with_user_mods(tmp_path, tmt_mgf):
+    path, peptides, vocab = tmt_mgf
+    table = tmp_path / "o.csv"
+    mods = ["--fixed-mods", TMT[0], "--variable-mods", "Phospho@STY"]
+    run = CliRunner().invoke(main, [
+        "sequence", str(path), "--mode", "evidence", "--csv", str(table),
+        "--no-progress", *mods])
+    assert run.exit_code == 0, run.output
+    (tmp_path / "labelled").mkdir()
+    truth = tmp_path / "labelled" / path.name  # the same run, with SEQ=
+    labelled = iter(to_proforma(p, vocabulary=vocab) for p in peptides)
+    truth.write_text("".join(
+        line + (f"SEQ={next(labelled)}\n" if line.startswith("TITLE")
+                else "") for line in path.read_text().splitlines(True)))
+    score = CliRunner().invoke(main, ["evaluate", str(table), "-t",
+                                      str(truth), "--json",
+                                      str(tmp_path / "e.json"), *mods])
+    assert score.exit_code == 0, score.output
+    (result,) = json.loads((tmp_path / "e.json").read_text())["results"]
+    assert result["mass"]["n_spectra"] == 2
+    assert result["mass"]["peptide_recall"] == 1.0
+    plain = CliRunner().invoke(main, ["evaluate", str(table), "-t",
+                                      str(truth)])
+    assert plain.exit_code != 0  # TMT tokens unknown without the mods
