@@ -67,6 +67,7 @@ from denovo_training.evidence_scorer import (  # noqa: E402
 from denovo_training.metrics import auc  # noqa: E402
 
 DEV_CORE = ROOT / "runs" / "real" / "dev_core.mgf"
+RERANK_FIRST = (2, 3, 5)  # the verifier reorders only the engine's first N
 WEIGHTS = (0.0, 0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
 IL = np.arange(len(VOCAB))
 IL[VOCAB.index("I")] = VOCAB.index("L")
@@ -161,22 +162,34 @@ def score_set(examples, lists, model, preprocess, max_length, baseline,
     return rows
 
 
-def _top1(rows, score) -> float:
+def _top1(rows, score, first: int = 0) -> float:
     """Share of all rows whose best candidate by ``score(row)`` is right
-    (rows without candidates count as misses)."""
-    hits = 0
+    (rows without candidates count as misses); with ``first``, only the
+    engine's first candidates are reordered (the rest stay behind)."""
+    return _changes(rows, score, first)[0]
+
+
+def _changes(rows, score, first: int = 0) -> tuple:
+    """(top-1 recall, fixes, breaks): fixes = spectra whose right peptide
+    the score moves to the top, breaks = those it moves away from it."""
+    hits = fixes = breaks = 0
     for r in rows:
         if "right" not in r:
             continue
-        s = score(r)
-        hits += bool(r["right"][int(np.argmax(s))])
-    return hits / max(len(rows), 1)
+        s = np.asarray(score(r), np.float64)
+        n = len(s) if not first else min(first, len(s))
+        k = int(np.argmax(s[:n]))
+        now, before = bool(r["right"][k]), bool(r["right"][0])
+        hits += now
+        fixes += now and not before
+        breaks += before and not now
+    return hits / max(len(rows), 1), fixes, breaks
 
 
-def _fit_weight(rows, term) -> float:
+def _fit_weight(rows, term, first: int = 0) -> float:
     best = None
     for w in WEIGHTS:
-        rec = _top1(rows, lambda r: r["engine"] + w * term(r))
+        rec = _top1(rows, lambda r: r["engine"] + w * term(r), first)
         if best is None or rec > best[1] + 1e-12:
             best = (w, rec)
     return best[0]
@@ -246,7 +259,22 @@ def summarise(rows, n_steps: int, weights: dict | None) -> dict:
             w = weights[key]
             alone = _top1(rows, term)
             combined = _top1(rows, lambda r: r["engine"] + w * term(r))
+            rerank = {}
+            for first in RERANK_FIRST:
+                fkey = f"{key}:first{first}"
+                if fit:
+                    weights[fkey] = _fit_weight(scored, term, first)
+                wf = weights[fkey]
+                top, fx, br = _changes(rows, term, first)
+                ctop, cfx, cbr = _changes(
+                    rows, lambda r: r["engine"] + wf * term(r), first)
+                rerank[str(first)] = {
+                    "top1_alone": top, "fixes_alone": fx,
+                    "breaks_alone": br, "weight": wf,
+                    "top1_combined": ctop, "fixes_combined": cfx,
+                    "breaks_combined": cbr}
             step[name] = {
+                "rerank_first": rerank,
                 "auc_pooled": auc(s, y),
                 "auc_within_list": float(np.mean(within)) if within
                 else float("nan"),
@@ -313,6 +341,23 @@ def markdown(report: dict) -> list[str]:
                     f"({_fmt(v['efficiency_alone'])}) | {v['weight']:g} | "
                     f"{_fmt(v['top1_combined'])} "
                     f"({_fmt(v['efficiency_combined'])}) |")
+        lines += ["", "Reordering only the engine's first N candidates "
+                  "(top-1 recall; fixes / breaks = spectra whose right "
+                  "peptide the new order moves to the top / away from it):",
+                  "", "| step | score | N | alone: top-1 (fixes/breaks) | "
+                  "w | rank+w·term: top-1 (fixes/breaks) |",
+                  "|---|---|---|---|---|---|"]
+        for st in s["steps"]:
+            for term in ("verifier", "logp", "baseline_logp"):
+                if term not in st:
+                    continue
+                for first, v in st[term]["rerank_first"].items():
+                    lines.append(
+                        f"| {st['step']} | {term} | {first} | "
+                        f"{_fmt(v['top1_alone'])} ({v['fixes_alone']}/"
+                        f"{v['breaks_alone']}) | {v['weight']:g} | "
+                        f"{_fmt(v['top1_combined'])} "
+                        f"({v['fixes_combined']}/{v['breaks_combined']}) |")
         lines += ["", "| step | residue-head AUC | all candidates: draft → "
                   "refined residue acc., repaired of wrong, broken of right "
                   "| engine's first: draft → refined, repaired, broken |",
@@ -358,6 +403,12 @@ def main(argv=None) -> None:
     parser.add_argument("--results", default="verifier")
     parser.add_argument("--candidates-only", action="store_true",
                         help="fill the candidate cache and stop")
+    parser.add_argument("--scores", type=Path,
+                        default=ROOT / "runs" / "verifier_scores.pkl",
+                        help="per-candidate outputs are written here")
+    parser.add_argument("--from-scores", action="store_true",
+                        help="summarise the --scores file of an earlier "
+                             "run (no model runs)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     start = time.time()
@@ -396,11 +447,16 @@ def main(argv=None) -> None:
         lists[name] = cache[ck]
     if args.candidates_only:
         return
-    scored = {}
-    for name, examples in sets.items():
-        log(f"{name}: verifying")
-        scored[name] = score_set(examples, lists[name], model, preprocess,
-                                 cfg.max_length, baseline, log)
+    if args.from_scores:
+        scored = pickle.loads(args.scores.read_bytes())
+    else:
+        scored = {}
+        for name, examples in sets.items():
+            log(f"{name}: verifying")
+            scored[name] = score_set(examples, lists[name], model,
+                                     preprocess, cfg.max_length, baseline,
+                                     log)
+        args.scores.write_bytes(pickle.dumps(scored))
     train_name = "train side (unseen sources)"
     summary, weights = summarise(scored[train_name], cfg.steps, None)
     report_sets = {train_name: summary}

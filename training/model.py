@@ -266,14 +266,12 @@ class VerifierHead(nn.Module):
             [y, z, self.token_emb(draft), lp, gap], dim=-1)))  # (B, L, D)
         residue = self.residue(h).squeeze(-1)  # (B, L)
         filled = (draft != 0).unsqueeze(-1).float()  # residues and END
+        some = (filled.sum(dim=1) > 0).float()  # (B, 1): not blank
         count = filled.sum(dim=1).clamp_min(1.0)  # (B, 1)
         mean_h = (h * filled).sum(dim=1) / count
-        max_h = (h * filled - 1e4 * (1 - filled)).max(dim=1).values
-        max_h = max_h * (count > 0).float()
+        max_h = (h * filled - 1e4 * (1 - filled)).max(dim=1).values * some
         mean_lp = (lp * filled).sum(dim=1) / count  # (B, 1)
-        min_lp = (lp * filled + 1e4 * (1 - filled)).min(dim=1).values
-        min_lp = torch.where(filled.sum(dim=1) > 0, min_lp,
-                             torch.zeros_like(min_lp))
+        min_lp = (lp * filled + 1e4 * (1 - filled)).min(dim=1).values * some
         whole = self.whole(torch.cat([mean_h, max_h, mean_lp, min_lp],
                                      dim=-1)).squeeze(-1)  # (B,)
         return whole, residue
