@@ -48,6 +48,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 INPUT_NAMES = tuple(contract.INPUTS)
+# Extra outputs of a model with the verifier head (model.verifier): per
+# step, the logit that the draft is right and per slot that its token is.
+VERIFIER_OUTPUTS = ("verify_logits", "residue_logits")
 FP32_TOLERANCE = 1e-4
 # (batch, peaks) of the synthetic parity batches.
 PARITY_SHAPES = ((1, 8), (3, 57), (8, 150), (5, 300))
@@ -135,29 +138,45 @@ def with_draft(batch: Mapping[str, np.ndarray], n_slots: int, *,
     return {**batch, "draft": draft.astype(np.int64)}
 
 
-def _torch_log_probs(model: TRM, inputs: Mapping[str, np.ndarray]):
+def _torch_outputs(model: TRM, inputs: Mapping[str, np.ndarray]) -> dict:
+    """Final log-probs (and for a verifier model its logits, batch
+    first, as the graph writes them) of PyTorch."""
+    feed = {k: torch.from_numpy(np.asarray(v)) for k, v in inputs.items()}
     with torch.no_grad():
-        out = model(**{k: torch.from_numpy(np.asarray(v))
-                       for k, v in inputs.items()})
-    return out[-1].numpy()
+        if getattr(model, "verifier", None) is None:
+            return {contract.OUTPUT[0]: model(**feed)[-1].numpy()}
+        steps, verify, residue = model(**feed, with_verifier=True)
+    return {contract.OUTPUT[0]: steps[-1].numpy(),
+            "verify_logits": verify.transpose(0, 1).numpy(),
+            "residue_logits": residue.transpose(0, 1).numpy()}
 
 
 def parity(session: ort.InferenceSession, model: TRM,
            batches: Iterable[Mapping[str, np.ndarray]]) -> list:
-    """Max abs difference of final log-probs, ONNX Runtime vs PyTorch.
+    """Max abs difference of final log-probs (and of the verifier's
+    logits, where the graph has them), ONNX Runtime vs PyTorch.
 
     Returns ``[(B, P, diff), ...]``, one entry per batch.
     """
+    graph_outputs = {o.name for o in session.get_outputs()}
     out = []
     for inputs in batches:
         names = [k for k in INPUT_NAMES if k in inputs]
         feed = {k: np.asarray(inputs[k]) for k in names}
-        onnx_lp = session.run([contract.OUTPUT[0]], feed)[0]
-        ref = _torch_log_probs(model, feed)
-        if onnx_lp.shape != ref.shape:
-            raise RuntimeError(f"ONNX output shape {onnx_lp.shape} != "
-                               f"PyTorch {ref.shape}")
-        diff = float(np.max(np.abs(onnx_lp.astype(np.float32) - ref)))
+        ref = _torch_outputs(model, feed)
+        wanted = [k for k in ref if k in graph_outputs]
+        if wanted != list(ref):
+            raise RuntimeError(f"ONNX graph lacks outputs "
+                               f"{sorted(set(ref) - set(wanted))}")
+        got = dict(zip(wanted, session.run(wanted, feed), strict=True))
+        diff = 0.0
+        for name in wanted:
+            if got[name].shape != ref[name].shape:
+                raise RuntimeError(f"ONNX output {name} shape "
+                                   f"{got[name].shape} != PyTorch "
+                                   f"{ref[name].shape}")
+            diff = max(diff, float(np.max(np.abs(
+                got[name].astype(np.float32) - ref[name]))))
         b, p = feed["mz"].shape
         out.append((int(b), int(p), diff))
     return out
@@ -351,6 +370,10 @@ def export_onnx(model_or_checkpoint: TRM | str | Path, path: str | Path, *,
         Extra ``metadata_props`` (string values) added to the contract's.
     all_steps
         Also output ``step_log_probs`` (T, B, L, V) for diagnostics.
+        A model with the verifier head (``model.verifier``, stored as
+        such in the ``model_config`` metadata) always also outputs
+        ``verify_logits`` (B, T) and ``residue_logits`` (B, T, L), checked
+        for parity like the log-probs.
     variants
         Any of ``"fp16"``, ``"int8"``: extra files ``<stem>.<kind>.onnx``.
     batches
@@ -381,9 +404,12 @@ def export_onnx(model_or_checkpoint: TRM | str | Path, path: str | Path, *,
     example = {k: torch.from_numpy(v) for k, v in example.items()}
     outputs = [contract.OUTPUT[0]] + (["step_log_probs"] if all_steps
                                       else [])
+    if wrapper.verifier:
+        outputs += list(VERIFIER_OUTPUTS)
     axes = {name: {0: "B", 1: "P"} for name in ("mz", "intensity", "mask")}
     axes.update(precursor_mass={0: "B"}, charge={0: "B"}, draft={0: "B"},
-                log_probs={0: "B"}, step_log_probs={1: "B"})
+                log_probs={0: "B"}, step_log_probs={1: "B"},
+                verify_logits={0: "B"}, residue_logits={0: "B"})
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # legacy-exporter deprecation
         torch.onnx.export(

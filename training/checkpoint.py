@@ -19,7 +19,8 @@ __all__ = ["build_model", "load_model_from_checkpoint", "checkpoint_dict"]
 
 # Fields added to ModelConfig after the first checkpoints were written,
 # with the value that rebuilds those older models.
-ADDED_MODEL_FIELDS = {"mass_feedback": False, "kind": "trm", "draft": False}
+ADDED_MODEL_FIELDS = {"mass_feedback": False, "kind": "trm", "draft": False,
+                      "verifier": False}
 
 
 def build_model(cfg: ModelConfig) -> torch.nn.Module:

@@ -63,8 +63,14 @@ class ModelConfig:
     # Draft-conditioned TRM: the model also takes a draft peptide (token
     # ids per slot, all PAD = blank) and starts its answer from it.
     draft: bool = False
+    # Verifier head (needs ``draft``): at every step the model also says
+    # whether the draft is right as a whole and residue by residue.
+    verifier: bool = False
 
     def __post_init__(self) -> None:
+        if self.verifier and not (self.draft and self.kind == "trm"):
+            raise ConfigError("model.verifier needs a draft-conditioned "
+                              "TRM (model.draft: true)")
         if self.kind not in ("trm", "autoregressive"):
             raise ConfigError(f"model.kind must be 'trm' or "
                               f"'autoregressive', not {self.kind!r}")
@@ -108,6 +114,11 @@ class LossConfig:
     narrow_grad_scale: float = 1.0  # <1 tempers the narrow kernel's slope
     max_fragment_charge: int = 2  # fragment charges 1..min(this, z - 1)
     aux_steps: str = "last"  # mass/spectrum losses on "last" or "all"
+    # Verifier head (model.verifier): BCE of "the draft is right" and of
+    # "the draft's residue in this slot is right", at every step (same
+    # step weighting as the cross-entropy); blank drafts are left out.
+    verify_weight: float = 0.0
+    residue_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.step_weighting not in ("uniform", "linear", "last"):
@@ -116,7 +127,8 @@ class LossConfig:
         if self.aux_steps not in ("last", "all"):
             raise ConfigError("aux_steps must be 'last' or 'all', got "
                               f"{self.aux_steps!r}")
-        for name in ("ce_weight", "mass_weight", "spectrum_weight"):
+        for name in ("ce_weight", "mass_weight", "spectrum_weight",
+                     "verify_weight", "residue_weight"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0")
         if not 0.0 <= self.label_smoothing < 1.0:

@@ -31,6 +31,8 @@ __all__ = [
     "fragment_ladder",
     "spectrum_loss",
     "compute_losses",
+    "verifier_labels",
+    "verifier_losses",
 ]
 
 
@@ -252,3 +254,73 @@ def compute_losses(
         total = total + cfg.spectrum_weight * spec
     out["loss"] = total
     return out
+
+
+def verifier_labels(draft: torch.Tensor, targets: torch.Tensor,
+                    vocabulary: Vocabulary = DEFAULT_VOCABULARY
+                    ) -> dict[str, torch.Tensor]:
+    """What the verifier head must say about each draft.
+
+    draft, targets (B, L) token ids. ``whole`` (B,): the draft is the
+    truth's peptide (:func:`denovo.core.peptide.peptide_key`: I = L);
+    ``residue`` (B, L): the draft's token in the slot is the truth's
+    token there (I = L); ``rows`` (B,): the draft is not blank;
+    ``slots`` (B, L): the slots holding a draft residue (not END, PAD).
+    """
+    from denovo.core.peptide import peptide_key
+
+    il = torch.arange(len(vocabulary), device=draft.device)
+    il[vocabulary.index("I")] = vocabulary.index("L")
+    d, t = il[draft.long()], il[targets.long()]
+    rows = (draft != PAD).any(dim=-1)
+    slots = (draft != PAD) & (draft != END)
+    keys = []
+    for row in (draft, targets):
+        keys.append([peptide_key(vocabulary.decode(r)) for r in
+                     row.cpu().tolist()])
+    whole = torch.tensor([a == b and bool(a) for a, b in zip(*keys)],
+                         dtype=torch.float32, device=draft.device)
+    return {"whole": whole, "residue": (d == t).float(), "rows": rows,
+            "slots": slots}
+
+
+def verifier_losses(verify_logits: torch.Tensor,
+                    residue_logits: torch.Tensor, draft: torch.Tensor,
+                    targets: torch.Tensor, *, cfg: LossConfig | None = None,
+                    vocabulary: Vocabulary = DEFAULT_VOCABULARY,
+                    ) -> dict[str, torch.Tensor]:
+    """Deep-supervised BCE of the verifier head, weighted, for one batch.
+
+    verify_logits (T, B), residue_logits (T, B, L) from ``TRM.forward(...,
+    with_verifier=True)``; draft and targets (B, L). Blank drafts take no
+    part. Returns ``"loss"`` (``verify_weight`` x whole-draft BCE +
+    ``residue_weight`` x per-residue BCE, steps weighted as the
+    cross-entropy), the two unweighted BCEs (``"verify"``,
+    ``"residue"``), their per-step values (``"verify_step"``) and the
+    share of right drafts among the non-blank ones (``"verify_positive"``).
+    """
+    import torch.nn.functional as F
+
+    cfg = LossConfig() if cfg is None else cfg
+    labels = verifier_labels(draft, targets, vocabulary)
+    n_steps = verify_logits.shape[0]
+    weights = step_weights(n_steps, cfg.step_weighting).to(
+        verify_logits.device)
+    rows = labels["rows"].float()  # (B,)
+    slots = labels["slots"].float() * rows[:, None]  # (B, L)
+    whole = F.binary_cross_entropy_with_logits(
+        verify_logits.float(), labels["whole"].expand(n_steps, -1),
+        reduction="none")  # (T, B)
+    per_step = (whole * rows).sum(dim=1) / rows.sum().clamp_min(1.0)
+    residue = F.binary_cross_entropy_with_logits(
+        residue_logits.float(), labels["residue"].expand(n_steps, -1, -1),
+        reduction="none")  # (T, B, L)
+    res_step = (residue * slots).sum(dim=(1, 2)) / slots.sum().clamp_min(
+        1.0)
+    verify = (per_step * weights).sum()
+    res = (res_step * weights).sum()
+    total = cfg.verify_weight * verify + cfg.residue_weight * res
+    positive = (labels["whole"] * rows).sum() / rows.sum().clamp_min(1.0)
+    return {"loss": total, "verify": verify, "residue": res,
+            "verify_step": per_step.detach(),
+            "verify_positive": positive.detach()}

@@ -30,6 +30,7 @@ from denovo.core.fragments import (
 from denovo.core.vocab import DEFAULT_VOCABULARY, END, PAD, Vocabulary
 
 __all__ = [
+    "auc",
     "MetricsLog",
     "TRAIN_COLUMNS",
     "greedy_decode",
@@ -222,7 +223,8 @@ def validation_metrics(step_log_probs: np.ndarray, batch: dict, *,
 TRAIN_COLUMNS = (
     "step", "stage", "lr", "loss", "ce", "mass", "spectrum", "grad_norm",
     "train_token_accuracy", "train_sequence_accuracy",
-    "train_length_accuracy", "spectra_per_s", "data_s", "step_s")
+    "train_length_accuracy", "spectra_per_s", "data_s", "step_s",
+    "verify", "residue", "verify_positive")  # the last: verifier head
 
 
 class MetricsLog:
@@ -293,3 +295,26 @@ def read_rows(path: str | Path) -> list[dict]:
     """Rows of a ``metrics.jsonl`` file (for plots and resume)."""
     with Path(path).open(encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
+
+
+def auc(scores, labels) -> float:
+    """Area under the ROC curve of ``scores`` for binary ``labels`` (the
+    chance that a positive outscores a negative, ties half); NaN without
+    both classes."""
+    scores = np.asarray(scores, np.float64)
+    labels = np.asarray(labels) > 0.5
+    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
+    if not n_pos or not n_neg:
+        return float("nan")
+    order = np.argsort(scores, kind="stable")
+    ranks = np.empty(len(scores))
+    ranks[order] = np.arange(1, len(scores) + 1)
+    # average ranks of ties
+    sorted_scores = scores[order]
+    _, start, counts = np.unique(sorted_scores, return_index=True,
+                                 return_counts=True)
+    for s0, c in zip(start, counts):
+        if c > 1:
+            ranks[order[s0:s0 + c]] = s0 + (c + 1) / 2
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2)
+                 / (n_pos * n_neg))

@@ -43,6 +43,7 @@ __all__ = [
     "PeakEncoder",
     "implied_ions",
     "Carry",
+    "VerifierHead",
     "TRM",
     "ExportWrapper",
 ]
@@ -222,6 +223,60 @@ class Carry:
         return Carry(self.y.detach(), self.z.detach())
 
 
+class VerifierHead(nn.Module):
+    """Is the draft right? From one step's answer, latent and log-probs.
+
+    Per slot it reads the answer ``y`` and latent ``z`` of the step, an
+    embedding of the draft's token there, and two numbers from the
+    step's refined distribution: the log-probability of the draft's token
+    (I and L pooled) and how far it is below the slot's best token. A
+    residue logit comes from each slot; the whole-draft logit from the
+    slots the draft fills (its residues and END), pooled by mean and max,
+    with the mean and the minimum of the draft's log-probabilities.
+    Blank drafts (all PAD) give logits that carry no meaning.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        dim = cfg.dim
+        self.token_emb = nn.Embedding(cfg.vocab_size, dim)
+        self.slot = nn.Sequential(nn.Linear(3 * dim + 2, dim), nn.GELU(),
+                                  nn.Linear(dim, dim))
+        self.norm = nn.LayerNorm(dim)
+        self.residue = nn.Linear(dim, 1)
+        self.whole = nn.Sequential(nn.Linear(2 * dim + 2, dim), nn.GELU(),
+                                   nn.Linear(dim, 1))
+        # same[v, w] = 1 where tokens v and w are one residue (I = L)
+        same = torch.eye(cfg.vocab_size)
+        if cfg.vocab_size == len(DEFAULT_VOCABULARY):
+            i = DEFAULT_VOCABULARY.index("I")
+            leu = DEFAULT_VOCABULARY.index("L")
+            same[i, leu] = same[leu, i] = 1.0
+        self.register_buffer("same", same, persistent=False)
+
+    def forward(self, y: torch.Tensor, z: torch.Tensor,
+                log_probs: torch.Tensor, draft: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """y, z (B, L, D); log_probs (B, L, V); draft (B, L) token ids ->
+        whole-draft logits (B,) and residue logits (B, L)."""
+        merged = (log_probs.float().exp() @ self.same).clamp_min(1e-12).log()
+        lp = merged.gather(-1, draft.unsqueeze(-1))  # (B, L, 1)
+        gap = log_probs.float().max(dim=-1, keepdim=True).values - lp
+        h = self.norm(self.slot(torch.cat(
+            [y, z, self.token_emb(draft), lp, gap], dim=-1)))  # (B, L, D)
+        residue = self.residue(h).squeeze(-1)  # (B, L)
+        filled = (draft != 0).unsqueeze(-1).float()  # residues and END
+        some = (filled.sum(dim=1) > 0).float()  # (B, 1): not blank
+        count = filled.sum(dim=1).clamp_min(1.0)  # (B, 1)
+        mean_h = (h * filled).sum(dim=1) / count
+        max_h = (h * filled - 1e4 * (1 - filled)).max(dim=1).values * some
+        mean_lp = (lp * filled).sum(dim=1) / count  # (B, 1)
+        min_lp = (lp * filled + 1e4 * (1 - filled)).min(dim=1).values * some
+        whole = self.whole(torch.cat([mean_h, max_h, mean_lp, min_lp],
+                                     dim=-1)).squeeze(-1)  # (B,)
+        return whole, residue
+
+
 class TRM(nn.Module):
     """Tiny Recursive Model: spectrum -> per-step per-slot log-probs.
 
@@ -264,6 +319,8 @@ class TRM(nn.Module):
                                  self.encoder.inv_wavelength[keep].clone(),
                                  persistent=False)
             self.mass_proj = nn.Linear(8 * int(keep.sum()), cfg.dim)
+        # Built last, so the other parameters start as without it.
+        self.verifier = VerifierHead(cfg) if cfg.verifier else None
 
     def _net(self, h: torch.Tensor, memory: list | None,
              memory_bias: torch.Tensor | None) -> torch.Tensor:
@@ -328,6 +385,17 @@ class TRM(nn.Module):
         argmax in the first cycle. Returns the new carry and log-probs
         (B, L, V).
         """
+        carry, log_probs = self._step(carry, memory, memory_bias,
+                                      precursor_mass, tokens)
+        if self.cfg.detach_between_steps:
+            carry = carry.detach()
+        return carry, log_probs
+
+    def _step(self, carry: Carry, memory: list, memory_bias: torch.Tensor,
+              precursor_mass: torch.Tensor,
+              tokens: torch.Tensor | None = None
+              ) -> tuple[Carry, torch.Tensor]:
+        """:meth:`step` before the carry is detached."""
         no_grad = (contextlib.nullcontext() if self.cfg.grad_all_cycles
                    else torch.no_grad())
         with no_grad:
@@ -338,14 +406,13 @@ class TRM(nn.Module):
         carry = self._cycle(carry, memory, memory_bias, precursor_mass,
                             tokens)
         log_probs = self.head(carry.y).log_softmax(dim=-1)  # (B, L, V)
-        if self.cfg.detach_between_steps:
-            carry = carry.detach()
         return carry, log_probs
 
     def forward(self, mz: torch.Tensor, intensity: torch.Tensor,
                 mask: torch.Tensor, precursor_mass: torch.Tensor,
                 charge: torch.Tensor,
-                draft: torch.Tensor | None = None) -> torch.Tensor:
+                draft: torch.Tensor | None = None, *,
+                with_verifier: bool = False):
         """Log-probs of every supervision step, (T, B, L, V).
 
         Inputs follow the ONNX contract: mz, intensity (B, P) float32,
@@ -353,7 +420,15 @@ class TRM(nn.Module):
         (neutral, Da), charge (B,) int64; for a draft-conditioned model
         ``draft`` (B, L) int64 token ids (residues, END, PAD as
         ``Vocabulary.encode`` writes them; all PAD or None = blank).
+
+        With ``with_verifier`` (a model with the verifier head) returns
+        ``(log_probs, verify_logits (T, B), residue_logits (T, B, L))``:
+        per step, the logit that the draft is right as a whole and that
+        its token in each slot is right.
         """
+        if with_verifier and self.verifier is None:
+            raise ValueError("this model has no verifier head "
+                             "(model.verifier)")
         x, x_mask = self.encoder(mz, intensity, mask, precursor_mass,
                                  charge)
         memory = [layer.cross.kv(x) for layer in self.core]  # per layer
@@ -364,13 +439,23 @@ class TRM(nn.Module):
             draft = torch.zeros((mz.shape[0], self.n_slots),
                                 dtype=torch.long, device=mz.device)
         carry = self.initial_carry(mz.shape[0], draft)
-        outputs = []
+        outputs, verify, residue = [], [], []
         tokens = draft
         for _ in range(self.cfg.steps):
-            carry, log_probs = self.step(carry, memory, memory_bias,
-                                         precursor_mass, tokens)
+            carry, log_probs = self._step(carry, memory, memory_bias,
+                                          precursor_mass, tokens)
+            if with_verifier:
+                whole, per_slot = self.verifier(carry.y, carry.z,
+                                                log_probs, draft)
+                verify.append(whole)
+                residue.append(per_slot)
+            if self.cfg.detach_between_steps:
+                carry = carry.detach()
             tokens = None
             outputs.append(log_probs)
+        if with_verifier:
+            return (torch.stack(outputs), torch.stack(verify),
+                    torch.stack(residue))
         return torch.stack(outputs)  # (T, B, L, V)
 
     def n_parameters(self) -> int:
@@ -382,18 +467,27 @@ class ExportWrapper(nn.Module):
     """What goes into the ONNX graph: final log-probs (and every step).
 
     Outputs ``log_probs`` (B, L, V), plus ``step_log_probs`` (T, B, L, V)
-    when ``all_steps`` is set (for early-exit and flip-rate diagnostics).
+    when ``all_steps`` is set (for early-exit and flip-rate diagnostics);
+    a model with the verifier head also outputs ``verify_logits`` (B, T)
+    and ``residue_logits`` (B, T, L), last.
     """
 
     def __init__(self, model: TRM, *, all_steps: bool = False):
         super().__init__()
         self.model = model
         self.all_steps = all_steps
+        self.verifier = getattr(model, "verifier", None) is not None
 
     def forward(self, mz, intensity, mask, precursor_mass, charge,
                 draft=None):
-        steps = self.model(mz, intensity, mask, precursor_mass, charge,
-                           draft)
-        if self.all_steps:
-            return steps[-1], steps
-        return steps[-1]
+        if not self.verifier:
+            steps = self.model(mz, intensity, mask, precursor_mass, charge,
+                               draft)
+            if self.all_steps:
+                return steps[-1], steps
+            return steps[-1]
+        steps, verify, residue = self.model(
+            mz, intensity, mask, precursor_mass, charge, draft,
+            with_verifier=True)
+        out = (steps[-1],) + ((steps,) if self.all_steps else ())
+        return out + (verify.transpose(0, 1), residue.transpose(0, 1))

@@ -44,9 +44,10 @@ from .data.curriculum import Curriculum, Recipe
 from .data.peptides import (DigestPeptides, ListPeptides, RandomPeptides,
                             read_split)
 from .data.synthetic import Simulator, step_rng
-from .losses import compute_losses
+from .losses import compute_losses, verifier_labels, verifier_losses
 from .metrics import (
     MetricsLog,
+    auc,
     greedy_decode,
     peptide_metrics,
     validation_metrics,
@@ -193,12 +194,25 @@ class Trainer:
         same model config; optimiser, schedule and step start afresh."""
         from .checkpoint import load_model_from_checkpoint
 
+        from dataclasses import replace
+
         source, cfg, _ = load_model_from_checkpoint(path)
-        if cfg != self.recipe.model:
+        target = self.recipe.model
+        # a model without the verifier head may start one with it: the
+        # head starts from its own initialisation
+        adds_head = (target.verifier and not cfg.verifier
+                     and replace(cfg, verifier=True) == target)
+        if cfg != target and not adds_head:
             raise ValueError(f"train.init_from {path}: its model config "
                              "differs from the recipe's")
-        self.model.load_state_dict(source.state_dict())
-        log.info("initialised from %s", path)
+        missing, unexpected = self.model.load_state_dict(
+            source.state_dict(), strict=not adds_head)
+        if unexpected or any(not k.startswith("verifier.")
+                             for k in missing):
+            raise ValueError(f"train.init_from {path}: weights do not fit "
+                             "the recipe's model")
+        log.info("initialised from %s%s", path,
+                 " (new verifier head)" if adds_head else "")
 
     def _check_recipe(self) -> None:
         m = self.recipe.model
@@ -275,9 +289,12 @@ class Trainer:
         fitted = load_default()
         search = EvidenceSearch(DEFAULT_VOCABULARY, fitted.scorer,
                                 fitted.rank)
-        return DraftMaker(DraftMix(recipe.data.draft_blank,
-                                   recipe.data.draft_search), search,
-                          max_length=recipe.model.max_length)
+        data = recipe.data
+        return DraftMaker(DraftMix(data.draft_blank, data.draft_search,
+                                   truth=data.draft_truth,
+                                   hard=data.draft_hard,
+                                   search_top=data.draft_search_top),
+                          search, max_length=recipe.model.max_length)
 
     # -- data -----------------------------------------------------------
     def _raw_batch(self, rng: np.random.Generator, size: int,
@@ -313,17 +330,23 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=torch.bfloat16,
                               enabled=enabled)
 
-    def _forward(self, net, batch: dict) -> torch.Tensor:
+    def _forward(self, net, batch: dict, *, verifier: bool = False):
         """Step log-probs (T, B, L, V); the AR baseline reads the targets
-        (teacher forcing), a draft-conditioned TRM its drafts."""
+        (teacher forcing), a draft-conditioned TRM its drafts. With
+        ``verifier`` (a model with the head) also its logits, (T, B) and
+        (T, B, L)."""
         extra = {}
         if self.recipe.model.kind == "autoregressive":
             extra["tokens"] = batch["targets"]
         elif "draft" in batch:
             extra["draft"] = batch["draft"]
+        if verifier:
+            extra["with_verifier"] = True
         with self._autocast():
             out = net(batch["mz"], batch["intensity"], batch["mask"],
                       batch["precursor_mass"], batch["charge"], **extra)
+        if verifier:
+            return tuple(o.float() for o in out)
         return out.float()
 
     def _predict(self, model, batch: dict) -> torch.Tensor:
@@ -348,12 +371,21 @@ class Trainer:
                                               stage), rng)
         t_data = time.perf_counter() - t0
         self.net.train()
-        step_lp = self._forward(self.net, batch)
+        verify = self.recipe.model.verifier
+        step_lp = self._forward(self.net, batch, verifier=verify)
+        if verify:
+            step_lp, verify_logits, residue_logits = step_lp
         losses = compute_losses(
             step_lp, batch["targets"], mz=batch["mz"],
             intensity=batch["intensity"], mask=batch["mask"],
             precursor_mass=batch["precursor_mass"], charge=batch["charge"],
             cfg=stage.loss)
+        if verify:
+            vlosses = verifier_losses(verify_logits, residue_logits,
+                                      batch["draft"], batch["targets"],
+                                      cfg=stage.loss)
+            losses["loss"] = losses["loss"] + vlosses.pop("loss")
+            losses.update(vlosses)
         self.optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
         clip = self.cfg.grad_clip if self.cfg.grad_clip > 0 else math.inf
@@ -467,8 +499,10 @@ class Trainer:
         model.eval()
         out: dict = {}
         bs = self.cfg.val_batch_size
+        verify = self.recipe.model.verifier
         for name, raw in self._validation_sets():
             rows = []
+            judged: list = []  # (first, last step logit, right) per draft
             for lo in range(0, len(raw), bs):
                 idx = np.arange(lo, min(lo + bs, len(raw)))
                 part = _subset(raw, idx)
@@ -479,13 +513,30 @@ class Trainer:
                 if self.drafts is not None:  # same drafts at every check
                     batch["draft"] = torch.from_numpy(self.drafts(
                         part, np.random.default_rng(lo))).to(self.device)
-                lp = self._predict(model, batch).cpu().numpy()
+                if verify:
+                    lp, vl, _ = self._forward(model, batch, verifier=True)
+                    labels = verifier_labels(batch["draft"],
+                                             batch["targets"])
+                    keep = labels["rows"].cpu().numpy()
+                    judged.append(np.stack(
+                        [vl[0].cpu().numpy(), vl[-1].cpu().numpy(),
+                         labels["whole"].cpu().numpy()], axis=1)[keep])
+                    lp = lp.cpu().numpy()
+                else:
+                    lp = self._predict(model, batch).cpu().numpy()
                 rows.append((len(idx), validation_metrics(
                     lp, arrays, decoder=self.cfg.decoder)))
             total = sum(n for n, _ in rows)
             for key in rows[0][1]:
                 out[f"{name}_{key}"] = float(sum(
                     n * r[key] for n, r in rows) / total)
+            if judged:
+                j = np.concatenate(judged)
+                out[f"{name}_verify_positive"] = float(j[:, 2].mean())
+                for k, step in ((0, "first"), (1, "last")):
+                    out[f"{name}_verify_auc_{step}"] = auc(j[:, k], j[:, 2])
+                out[f"{name}_verify_accuracy"] = float(
+                    ((j[:, 1] > 0) == (j[:, 2] > 0.5)).mean())
         return out
 
     def _maybe_best(self, val: dict) -> None:

@@ -71,6 +71,13 @@ class DataConfig:
     # truth corrupted like the search's mistakes (denovo_training.data.drafts).
     draft_blank: float = 0.2
     draft_search: float = 0.45
+    # For the verifier head (model.verifier): shares of drafts that are
+    # the truth itself and hard negatives (one same-mass edit away), and
+    # how deep in the search's list (engine order) search drafts are
+    # drawn from (3: mostly its best, by DP score).
+    draft_truth: float = 0.0
+    draft_hard: float = 0.0
+    draft_search_top: int = 3
 
     def __post_init__(self):
         if self.peptides not in ("random", "list", "fasta"):

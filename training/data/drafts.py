@@ -8,6 +8,14 @@ near-isobaric pair or single residue such as GG/N, AG/Q/K, a wrong
 terminus, a wrong N-terminal modification, one residue changed, added or
 dropped), and blank drafts (the model alone). The target is always the
 true peptide.
+
+For the verifier head (``model.verifier``) the drafts must look like the
+candidates the engine asks it about, and include right ones: the mix
+then also holds the truth itself, the search's candidates in the
+engine's order (by rank score) drawn from deeper in its list, and hard
+negatives, one same-mass edit away from the truth (a 1-2 residue span
+rewritten as another of the same mass such as GG/N, AG/GA/Q, or two
+adjacent residues swapped; never only I/L, which is the same peptide).
 """
 
 from __future__ import annotations
@@ -20,22 +28,34 @@ import numpy as np
 from denovo.core.constants import PROTON
 from denovo.core.vocab import DEFAULT_VOCABULARY, Vocabulary, merge_il
 
-__all__ = ["DraftMix", "Corruptor", "DraftMaker"]
+__all__ = ["DraftMix", "Corruptor", "hard_negative", "DraftMaker"]
 
 ISOBARIC_TOL = 0.05  # Da: pairs the search confuses at 0.02 Da fragments
 
 
 @dataclass(frozen=True)
 class DraftMix:
-    """Shares of blank, search and corrupted-truth drafts (the rest)."""
+    """Shares of blank, search, truth and hard-negative drafts; the rest
+    are corrupted truths.
+
+    A search draft is one of the search's ``search_top`` best peptides:
+    with the default 3, by DP score and mostly the best
+    (:attr:`DraftMaker.PICK`); with more, in the engine's order (rank
+    score) with weight 1 / (rank + 1).
+    """
 
     blank: float = 0.2
     search: float = 0.45
+    truth: float = 0.0
+    hard: float = 0.0
+    search_top: int = 3
 
     def __post_init__(self):
-        if not (0 <= self.blank and 0 <= self.search
-                and self.blank + self.search <= 1):
+        shares = (self.blank, self.search, self.truth, self.hard)
+        if min(shares) < 0 or sum(shares) > 1 + 1e-9:
             raise ValueError("draft shares must be >= 0 and sum to <= 1")
+        if self.search_top < 1:
+            raise ValueError("search_top must be >= 1")
 
 
 class Corruptor:
@@ -110,12 +130,42 @@ class Corruptor:
         return pep
 
 
+def hard_negative(corrupt: Corruptor, peptide: tuple,
+                  rng: np.random.Generator, tries: int = 8) -> tuple | None:
+    """The truth with one same-mass edit: a 1-2 residue span rewritten
+    as another span of (nearly) its mass, or two adjacent residues
+    swapped; None when every try gives the same peptide (I = L)."""
+    pep = list(peptide)
+    start = 1 if pep and pep[0] in corrupt.nterm else 0
+    n = len(pep) - start
+    if n < 2:
+        return None
+    from denovo.core.peptide import peptide_key
+
+    key = peptide_key(peptide)
+    for _ in range(tries):
+        out = list(pep)
+        if rng.random() < 0.6:
+            width = int(rng.integers(1, 3)) if n >= 2 else 1
+            i = start + int(rng.integers(0, n - width + 1))
+            options = corrupt.isobaric(tuple(out[i:i + width]))
+            if not options:
+                continue
+            out[i:i + width] = options[int(rng.integers(len(options)))]
+        else:
+            i = start + int(rng.integers(0, n - 1))
+            out[i], out[i + 1] = out[i + 1], out[i]
+        if peptide_key(tuple(out)) != key:
+            return tuple(out)
+    return None
+
+
 class DraftMaker:
     """Draft token ids (B, L) for a batch of annotated spectra.
 
     ``search`` is an :class:`denovo.core.search.EvidenceSearch`; a search
-    draft is one of its three best peptides (mostly the best), a
-    corrupted truth where it finds none.
+    draft is one of its best peptides (:class:`DraftMix`), a corrupted
+    truth where it finds none, as is a hard negative that cannot be made.
     """
 
     PICK = np.array([0.6, 0.25, 0.15])
@@ -134,24 +184,41 @@ class DraftMaker:
         peaks = self.search.peaks(mz, intensity, precursor_mz)
         found = self.search.search(peaks, (precursor_mz - PROTON) * charge,
                                    charge)
-        found = [f for f in found[:3] if len(f.tokens) <= self.max_length]
+        top = self.mix.search_top
+        if top > 3 and len(found) > 1:  # the engine's order
+            scores = self.search.rank_scores(
+                peaks, [f.tokens for f in found], charge)
+            found = [found[k] for k in np.argsort(-scores, kind="stable")]
+        found = [f for f in found[:top] if len(f.tokens) <= self.max_length]
         if not found:
             return None
-        p = self.PICK[:len(found)] / self.PICK[:len(found)].sum()
+        if top > 3:
+            p = 1.0 / np.arange(1, len(found) + 1)
+        else:
+            p = self.PICK[:len(found)]
+        p = p / p.sum()
         return found[int(rng.choice(len(found), p=p))].tokens
 
     def __call__(self, raw, rng: np.random.Generator) -> np.ndarray:
         rows = []
         for i, truth in enumerate(raw.peptides):
             u = rng.random()
+            mix = self.mix
             draft: tuple | None = ()
-            if u >= self.mix.blank:
+            if u >= mix.blank:
                 draft = None
-                if u < self.mix.blank + self.mix.search:
+                u -= mix.blank
+                if u < mix.search:
                     mz, inten = raw.spectrum(i)
                     draft = self.search_draft(
                         mz, inten, float(raw.precursor_mz[i]),
                         int(raw.charge[i]), rng)
+                elif u < mix.search + mix.truth:
+                    draft = tuple(truth)[:self.max_length]
+                elif u < mix.search + mix.truth + mix.hard:
+                    draft = hard_negative(self.corrupt, tuple(truth), rng)
+                    if draft is not None:
+                        draft = draft[:self.max_length]
                 if draft is None:
                     draft = self.corrupt(tuple(truth), rng, self.max_length)
             rows.append(self.encode(draft))
