@@ -34,6 +34,7 @@ from pathlib import Path
 
 from fragment_resolution import cid_dev
 from machine import describe, write_results
+from unlabelled import bsa_sequence
 
 from denovo.core.peptide import peptide_key
 from denovo.core.search import SearchConfig
@@ -91,16 +92,6 @@ def accuracy(paths, mode: str, setting: str) -> dict:
     summary = result.mass.summary()
     return {k: summary[k] for k in ("n_spectra", "aa_precision",
                                     "peptide_recall", "ece")}
-
-
-def bsa_sequence() -> str:
-    lines, keep = [], False
-    for line in (DATA / "fasta" / "crap.fasta").read_text().splitlines():
-        if line.startswith(">"):
-            keep = "ALBU_BOVIN" in line
-        elif keep:
-            lines.append(line.strip())
-    return "".join(lines).replace("I", "L")
 
 
 def confident_bsa(mode: str, setting: str) -> dict:

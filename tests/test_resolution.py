@@ -30,6 +30,16 @@ def _spectra(n, error_da, rng, noise_peaks=30):
     return out
 
 
+def _write_mgf(path, spectra):
+    from denovo.io.mgf_writer import MgfWriter
+
+    with MgfWriter(path) as writer:
+        for s in spectra:
+            writer.write(s.mz, s.intensity, precursor_mz=s.precursor_mz,
+                         charge=s.charge, title=f"t{s.index}")
+    return path
+
+
 @pytest.mark.parametrize("error_da, want", [(0.003, HIGH), (0.15, LOW),
                                             (0.3, LOW)])
 def test_resolution_of_simulated_ladders(error_da, want):
@@ -55,14 +65,9 @@ def test_a_low_resolution_mgf_is_read_at_the_ion_trap_tolerance(tmp_path):
     from click.testing import CliRunner
 
     from denovo.cli import main
-    from denovo.io.mgf_writer import MgfWriter
 
-    rng = np.random.default_rng(3)
-    path = tmp_path / "trap.mgf"
-    with MgfWriter(path) as writer:
-        for s in _spectra(300, 0.2, rng):
-            writer.write(s.mz, s.intensity, precursor_mz=s.precursor_mz,
-                         charge=s.charge, title=f"t{s.index}")
+    path = _write_mgf(tmp_path / "trap.mgf",
+                      _spectra(300, 0.2, np.random.default_rng(3)))
     out = tmp_path / "out.csv"
     args = ["sequence", str(path), "--mode", "evidence", "--csv", str(out),
             "--no-progress"]
@@ -88,14 +93,9 @@ def test_the_mztab_says_how_each_run_was_read(tmp_path):
     from pyteomics import mztab
 
     from denovo.cli import main
-    from denovo.io.mgf_writer import MgfWriter
 
-    rng = np.random.default_rng(4)
-    path = tmp_path / "trap.mgf"
-    with MgfWriter(path) as writer:
-        for s in _spectra(40, 0.2, rng):
-            writer.write(s.mz, s.intensity, precursor_mz=s.precursor_mz,
-                         charge=s.charge, title=f"t{s.index}")
+    path = _write_mgf(tmp_path / "trap.mgf",
+                      _spectra(40, 0.2, np.random.default_rng(4)))
     out = tmp_path / "out.mztab"
     run = CliRunner().invoke(main, [
         "sequence", str(path), "--mode", "evidence", "-o", str(out),
