@@ -55,13 +55,17 @@ class _FakeSearch:
     def search(self, peaks, mass, charge):
         return self.found
 
+    def rank_scores(self, peaks, peptides, charge):
+        # the engine order is the reverse of the DP order here
+        return np.arange(len(peptides), dtype=float)
 
-def _raw(n):
+
+def _raw(n, peptide=PEPTIDE):
     mz = np.tile(np.array([100.0, 200.0]), n)
     return RawBatch(mz, np.ones_like(mz, np.float32),
                     np.arange(0, 2 * n + 1, 2, dtype=np.int64),
                     np.full(n, 500.0), np.full(n, 2, np.int32),
-                    [PEPTIDE] * n)
+                    [peptide] * n)
 
 
 def test_draft_maker_mixes_blank_search_and_corrupted_drafts():

@@ -2,11 +2,13 @@
 labels, a small overfit, export parity, and the model without it."""
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+ROOT = Path(__file__).resolve().parents[1]
 
 from denovo.core.config import ConfigError, to_dict  # noqa: E402
 from denovo.core.peptide import peptide_key  # noqa: E402
@@ -14,13 +16,13 @@ from denovo.core.vocab import DEFAULT_VOCABULARY, END, PAD  # noqa: E402
 from denovo_training.checkpoint import (  # noqa: E402
     checkpoint_dict, load_model_from_checkpoint)
 from denovo_training.config import LossConfig, ModelConfig  # noqa: E402
-from denovo_training.data.batch import RawBatch  # noqa: E402
 from denovo_training.data.drafts import (  # noqa: E402
     Corruptor, DraftMaker, DraftMix, hard_negative)
 from denovo_training.losses import (  # noqa: E402
     verifier_labels, verifier_losses)
 from denovo_training.metrics import auc  # noqa: E402
 from denovo_training.model import TRM, ExportWrapper  # noqa: E402
+from test_drafts import _FakeSearch, _raw  # noqa: E402
 
 CFG = ModelConfig(max_length=12, dim=32, heads=2, ff_mult=2,
                   encoder_layers=1, core_layers=1, mz_frequencies=8,
@@ -100,8 +102,8 @@ def test_recipes_without_the_flag_have_no_head():
     from denovo_training.data.curriculum import load_recipe
 
     for name in ("draft", "default", "draft_finetune"):
-        assert load_recipe(f"configs/{name}.yaml").model.verifier is False
-    recipe = load_recipe("configs/verifier.yaml")
+        assert load_recipe(ROOT / "configs" / f"{name}.yaml").model.verifier is False
+    recipe = load_recipe(ROOT / "configs" / "verifier.yaml")
     assert recipe.model.verifier and recipe.model.draft
     assert recipe.data.exclude_split == "configs/real_split.tsv"
     assert recipe.curriculum[0].loss.verify_weight > 0
@@ -186,29 +188,6 @@ def test_verifier_loss_goes_down_on_fixed_pairs():
         _, v, _ = model(**inputs, draft=draft, with_verifier=True)
     right = verifier_labels(draft, target)["whole"].bool()
     assert v[-1][right].min() > v[-1][~right].max()
-
-
-class _FakeSearch:
-    def __init__(self, found):
-        self.found = found
-
-    def peaks(self, mz, intensity, precursor_mz):
-        return mz, intensity
-
-    def search(self, peaks, mass, charge):
-        return self.found
-
-    def rank_scores(self, peaks, peptides, charge):
-        # the engine order is the reverse of the DP order here
-        return np.arange(len(peptides), dtype=float)
-
-
-def _raw(n, peptide=tuple("PEPTIDEGGNKR")):
-    mz = np.tile(np.array([100.0, 200.0]), n)
-    return RawBatch(mz, np.ones_like(mz, np.float32),
-                    np.arange(0, 2 * n + 1, 2, dtype=np.int64),
-                    np.full(n, 500.0), np.full(n, 2, np.int32),
-                    [peptide] * n)
 
 
 def test_hard_negatives_keep_the_mass_and_change_the_peptide():
