@@ -87,3 +87,39 @@ def test_ranker_fit_with_reordered_candidates(tmp_path):
     _, anywhere_reordered = search_recall(examples, fitted,
                                           config=SearchConfig(reorder=3))
     assert anywhere_reordered >= anywhere
+
+
+def test_ranker_only_refit_keeps_the_scorer_and_leaves_sources_out(
+        tmp_path):
+    from denovo.core.settings import FittedSettings
+    from denovo_training.evidence_scorer import (fit, holdout,
+                                                 load_examples, main,
+                                                 refit_ranker)
+
+    rng = np.random.default_rng(6)
+    train = tmp_path / "train.mgf"
+    _write(train, 60, rng)
+    fitted, _ = fit([train], compare=False, log=lambda *a: None,
+                    fragmentation=None)
+    path = tmp_path / "settings.json"
+    fitted.save(path)
+    refitted, fit_info = refit_ranker([train], fitted, leave_out=(),
+                                      fragmentation=None,
+                                      log=lambda *a: None)
+    assert refitted.scorer.weights == fitted.scorer.weights
+    assert refitted.rank.ranker["weights"] != fitted.rank.ranker.get(
+        "weights")
+    assert fit_info["n_spectra"] > 0
+    assert refitted.scorer.provenance["ranker_n_spectra"] == sum(
+        not holdout(ex.key) for ex in load_examples([train],
+                                                   EvidenceConfig()))
+    # every spectrum of a left-out source stays out of the fit
+    with pytest.raises(ValueError, match="no train-side spectra left"):
+        refit_ranker([train], fitted, leave_out=("sim",),
+                     fragmentation=None, log=lambda *a: None)
+    main(["--train", str(train), "--out", str(path), "--ranker-only",
+          "--fragmentation", "all"])
+    again = FittedSettings.load(path)
+    assert again.scorer.weights == fitted.scorer.weights
+    assert again.scorer.provenance["ranker_left_out"] == [
+        "hela_bibliospec_340.mgf", "proteometools_hcd_171.mgf"]

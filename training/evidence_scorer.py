@@ -2,6 +2,7 @@
 
     python -m denovo_training.evidence_scorer           # train split
     python -m denovo_training.evidence_scorer --train a.mgf --out scorer.json
+    python -m denovo_training.evidence_scorer --ranker-only  # search changed
 
 Every spectrum proposes candidate prefix masses (each peak read as a b or
 y ion); those within the fragment tolerance of a true cleavage of its
@@ -469,6 +470,46 @@ def write_report(record: dict, path: Path) -> None:
     path.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
 
 
+# Sources whose spectra stay out of a ranker refit (``--ranker-only``):
+# the engine fit (``engine_fit``) fits the hybrid weight and its
+# confidence on them, which must not be the ranker's own fit.
+RANKER_LEAVE_OUT = ("hela_bibliospec_340.mgf", "proteometools_hcd_171.mgf")
+
+
+def refit_ranker(train_paths, fitted: FittedSettings, *,
+                 leave_out=RANKER_LEAVE_OUT, config: SearchConfig | None = None,
+                 fragmentation: str | None = "HCD",
+                 vocabulary: Vocabulary = DEFAULT_VOCABULARY, log=print
+                 ) -> tuple[FittedSettings, dict]:
+    """``fitted`` with only its peptide ranker refitted on the fit side
+    of ``train_paths`` (``holdout(key)`` False, ``leave_out`` sources
+    left out), its candidates those of the engine's search
+    (``config``, the default search by default). The search scores its
+    paths with the ranker (``SearchConfig.rank_paths``), so a search
+    change calls for this refit."""
+    examples = load_examples(train_paths, fitted.scorer.config, vocabulary,
+                             fragmentation=fragmentation)
+    fit_set = [ex for ex in examples if not holdout(ex.key)
+               and ex.source not in set(leave_out)]
+    if not fit_set:
+        raise ValueError("no train-side spectra left to fit the peptide "
+                         f"ranker on ({', '.join(leave_out)} left out)")
+    log(f"refitting the peptide ranker on {len(fit_set)} train-side "
+        f"spectra ({', '.join(leave_out)} left out)")
+    ranker = fit_ranker(fit_set, fitted, vocabulary, config=config)
+    log(f"{ranker['n_pairs']} right/wrong pairs from {ranker['n_spectra']} "
+        "spectra with the right peptide among the candidates")
+    refitted = fitted.with_rank(ranker=ranker)
+    provenance = {**fitted.scorer.provenance,
+                  "ranker_refitted_on": [str(Path(p).name)
+                                         for p in train_paths],
+                  "ranker_left_out": list(leave_out),
+                  "ranker_n_spectra": len(fit_set)}
+    refitted = replace(refitted, scorer=replace(refitted.scorer,
+                                                provenance=provenance))
+    return refitted, {k: ranker[k] for k in ("n_pairs", "n_spectra")}
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train", nargs="+", type=Path,
@@ -483,11 +524,24 @@ def main(argv=None) -> None:
     parser.add_argument("--fragmentation", default="HCD",
                         choices=["HCD", "CID", "all"],
                         help="fit on sources of this kind [%(default)s]")
+    parser.add_argument("--ranker-only", action="store_true",
+                        help="keep the scorer and search settings of "
+                        "--out (the package's by default) and refit only "
+                        "the peptide ranker, with the engine's search")
     args = parser.parse_args(argv)
     for path in args.train:
         if not path.exists():
             parser.error(f"{path} not found (run `python "
                          "benchmarks/real_split.py --mgf` first)")
+    if args.ranker_only:
+        fitted = FittedSettings.load(args.out)
+        fitted, _ = refit_ranker(args.train, fitted,
+                                 fragmentation=None
+                                 if args.fragmentation == "all"
+                                 else args.fragmentation)
+        fitted.save(args.out)
+        print(f"wrote {args.out}")
+        return
     config = EvidenceConfig(fragment_tol=args.fragment_tol)
     fitted, record = fit(args.train, config=config,
                          compare=not args.no_compare,

@@ -7,12 +7,22 @@ a cleavage (log-odds, :class:`denovo.core.evidence.EvidenceScorer`). A
 peptide is a path from prefix mass 0 through some of these nodes to the
 residue mass ``M`` of the precursor, every step one residue or — where no
 cleavage is seen — two (three at either terminus, and inside too for a
-spectrum where nothing else reaches the precursor). The path's score is the
-sum of the log-odds of the cleavages it visits, a penalty per skipped
-cleavage and the residues' log-priors. A dynamic programme in increasing
-mass keeps the ``k`` best paths into every node, each with its exact
-residue-mass sum, so a finished peptide is checked against the precursor
-window with exact masses (one window per isotope error).
+spectrum where nothing else reaches the precursor). A path is scored the
+way the engine ranks peptides (``SearchConfig.rank_paths``): the peptide
+ranker's weights on the summed cleavage features and its cost per
+cleavage at every cleavage it visits, the same for a cleavage without
+peaks at every one it steps over, and the ranker's residue-prior and
+length terms per residue (only the ranker's whole-peptide statistics,
+such as the longest run of cleavages, are left to the ranking). A
+dynamic programme in increasing mass keeps the ``k`` best paths into
+every node, one per token sequence, each with its exact residue-mass
+sum, so a finished peptide is checked against the precursor window with
+exact masses (one window per isotope error).
+
+A step of several residues is a composition: every order of it scores
+the same, the programme writes one, and the engine adds the others
+(:meth:`EvidenceSearch.ranked`, ``SearchConfig.orders``) for the
+ranking to choose.
 
 The dynamic programme (:mod:`denovo.core.paths`) lets two cleavages of
 one path claim the same peak (the classic error: a path that follows the
@@ -20,6 +30,12 @@ b ladder, then reads the y peaks as b ions).
 :func:`~denovo.core.peak_once.peak_once_batch` re-scores finished
 peptides with each peak given to one cleavage only; the engine ranks by
 that.
+
+Measured on the held-out train slice (``benchmarks/search_paths.py``):
+the cleavage scorer's own log-odds as path scores charge every cleavage
+its prior odds (about -3.9, against the ranker's -0.35), so the search
+preferred few heavy residues and lost long, fully covered peptides that
+the ranking would have put first.
 
 I and L share one mass and are searched as one residue, reported as L.
 """
@@ -36,7 +52,7 @@ from .constants import C13_SPACING, H2O
 from .evidence import (FEATURE_NAMES, N_FEATURES, EvidenceConfig,
                        EvidenceScorer, candidate_prefixes, features_batch,
                        prepare_peaks)
-from .paths import node_log_odds, search_kernel
+from .paths import node_log_odds, search_kernel, step_variants
 from .peak_once import SUMMARY_NAMES, peak_once_batch, peak_once_features
 from .settings import RankSettings
 from .vocab import Vocabulary, merge_il
@@ -65,6 +81,19 @@ class SearchConfig:
     # other orders (a step over an unseen cleavage is a composition: the
     # DP spells it in one order only); 0: off.
     reorder: int = 0
+    # Variants per found peptide with its multi-residue DP steps in other
+    # orders (:meth:`EvidenceSearch.ranked`); 0: off.
+    orders: int = 16
+    # ... for this many of the best peptides by rank score (the row
+    # "other orders of all peptides" of ``benchmarks/search_paths.py``)
+    ordered: int = 8
+    # Paths scored by the peptide ranker's per-cleavage and per-residue
+    # terms (its weights on the summed cleavage features, the cleavage
+    # count, priors and length) instead of the cleavage scorer's
+    # log-odds: the search then prefers what the ranking prefers. The
+    # scorer's bias (a cleavage's prior odds) charges every cleavage
+    # ~3.9 and so favours few heavy residues; the ranker's, 0.35.
+    rank_paths: bool = True
 
     def __post_init__(self):
         if self.paths_per_node < 1 or self.top_k < 1:
@@ -123,7 +152,9 @@ class EdgeTables:
     step starts with it, before up to three residues.
     """
 
-    def __init__(self, vocabulary: Vocabulary, rank: RankSettings):
+    def __init__(self, vocabulary: Vocabulary, rank: RankSettings,
+                 prior_scale: float = 1.0, per_residue: float = 0.0,
+                 gap: float | None = None):
         fixed_nterm = vocabulary.fixed.get("N-term")
         residues, nterm = [], []
         for i, tok in enumerate(vocabulary.tokens):
@@ -137,7 +168,11 @@ class EdgeTables:
                 residues.append(i)
         masses = vocabulary.masses
         self.token_prior = tok_prior = token_priors(vocabulary, rank)
-        gap = rank.gap_penalty
+        # a step's score: its tokens' priors (scaled), ``per_residue``
+        # per residue and ``gap`` per cleavage it steps over
+        step_prior = prior_scale * tok_prior + per_residue * np.array(
+            [not t.n_terminal for t in vocabulary.tokens])
+        gap = rank.gap_penalty if gap is None else gap
 
         if fixed_nterm is not None:
             nterm = [vocabulary.index(fixed_nterm)]
@@ -162,7 +197,7 @@ class EdgeTables:
                 n, c = rows[r]
                 toks = n + c
                 tokens[k, :len(toks)] = toks
-                score[k] = tok_prior[list(toks)].sum() + gap * (len(c) - 1)
+                score[k] = step_prior[list(toks)].sum() + gap * (len(c) - 1)
                 is_nterm[k] = bool(n)
             return mass[order].copy(), tokens, score, is_nterm
 
@@ -212,11 +247,14 @@ def cleavage_prefixes(tokens, vocabulary: Vocabulary) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Found:
-    """One peptide from the search: tokens, DP score, isotope error."""
+    """One peptide from the search: tokens, DP score, isotope error, and
+    the tokens each DP step wrote (``steps``: their counts, N terminus
+    first; empty where unknown)."""
 
     tokens: tuple
     score: float
     isotope_error: int
+    steps: tuple = ()
 
 
 class EvidenceSearch:
@@ -233,7 +271,23 @@ class EvidenceSearch:
         self.config = config
         self.window = window = window or PrecursorWindow()
         self.evidence: EvidenceConfig = scorer.config
-        self.tables = EdgeTables(vocabulary, rank)
+        self._theta = theta = ranking_weights(scorer, rank)
+        if config.rank_paths:
+            # the ranker's decomposable terms: per cleavage its weights
+            # on the summed features and the cleavage count; per residue
+            # its prior weight and length term (``length`` is in tens)
+            i_prior = RANK_FEATURES.index("log_prior")
+            i_length = RANK_FEATURES.index("length")
+            self._path_w = np.ascontiguousarray(theta[:N_FEATURES])
+            self._path_bias = float(theta[N_FEATURES])
+            self.tables = EdgeTables(vocabulary, rank,
+                                     prior_scale=float(theta[i_prior]),
+                                     per_residue=float(theta[i_length]) / 10,
+                                     gap=0.0)
+        else:
+            self._path_w = scorer.weight_array
+            self._path_bias = float(scorer.bias)
+            self.tables = EdgeTables(vocabulary, rank)
         self._names = [t.name for t in vocabulary.tokens]
         self._index = {name: i for i, name in enumerate(self._names)}
         self._masses = np.ascontiguousarray(vocabulary.masses, np.float64)
@@ -245,9 +299,6 @@ class EvidenceSearch:
         # min_length counts the residues and optional tokens
         self._min_tokens = config.min_length + (fixed is not None)
         self._prior = self.tables.token_prior
-        self._theta = ranking_weights(scorer, rank)
-        self._w = scorer.weight_array
-        self._bias = float(scorer.bias)
         self._isotopes = np.asarray(window.isotope_errors, np.int64)
 
     def peaks(self, mz, intensity, precursor_mz: float):
@@ -262,6 +313,83 @@ class EvidenceSearch:
         steps of three residues inside the peptide are tried only where
         the steps of one and two reach no peptide at all.
         """
+        found = {}
+        for k, (tokens, lengths, scores, n, steps) in self._paths(
+                peaks, precursor_mass, charge):
+            self._collect(found, tokens[:n], lengths[:n], scores[:n],
+                          np.full(n, k), steps[:n])
+        return sorted(found.values(), key=lambda f: -f.score)
+
+    def ranked(self, peaks, precursor_mass: float, charge: int,
+               keep: int | None = None) -> tuple[list, np.ndarray]:
+        """What the engine's evidence stage proposes: the search's
+        peptides and, for the ``config.ordered`` best of them by rank
+        score, the other orders of their composition steps (up to
+        ``config.orders`` each, :func:`~denovo.core.paths.
+        step_variants`), by rank score, the ``keep`` best (by default as
+        many as the search returns: ``top_k`` per isotope error), as
+        :class:`Found` with their rank scores. The variants are made and
+        scored as arrays; only the kept become Python objects."""
+        rows = [(k, out) for k, out in self._paths(peaks, precursor_mass,
+                                                   charge) if out[3]]
+        if not rows:
+            return [], np.zeros(0)
+        # the kernel's rows are as wide as its worst case: cut to fit
+        width = max(int(out[1][:out[3]].max()) for _, out in rows)
+        tokens = np.full((sum(out[3] for _, out in rows), width), -1,
+                         np.int64)
+        steps = np.full_like(tokens, -1)
+        at = 0
+        for _, (tok, _, _, n, stp) in rows:
+            w = min(width, tok.shape[1])
+            tokens[at:at + n, :w] = tok[:n, :w]
+            steps[at:at + n, :w] = stp[:n, :w]
+            at += n
+        lengths = np.concatenate([out[1][:out[3]] for _, out in rows])
+        dp = np.concatenate([out[2][:out[3]] for _, out in rows])
+        iso = np.concatenate([np.full(out[3], k) for k, out in rows])
+        long = lengths >= self._min_tokens
+        tokens, steps = tokens[long], steps[long]
+        lengths, dp, iso = lengths[long], dp[long], iso[long]
+        if not len(lengths):
+            return [], np.zeros(0)
+        scores = self.rank_scores(peaks, None, charge,
+                                  encoded=(tokens, lengths))
+        parent = np.arange(len(lengths))
+        if self.config.orders:
+            # the other orders of the best peptides' composition steps
+            best = np.argsort(-scores, kind="stable")[:self.config.ordered]
+            v_tokens, v_lengths, v_parent = step_variants(
+                tokens[best], lengths[best], steps[best], self._nterm,
+                self.config.orders)
+            extra = np.ones(len(v_parent), bool)
+            extra[np.searchsorted(v_parent, np.arange(len(best)))] = False
+            if extra.any():
+                v_tokens, v_lengths = v_tokens[extra], v_lengths[extra]
+                scores = np.concatenate([scores, self.rank_scores(
+                    peaks, None, charge, encoded=(v_tokens, v_lengths))])
+                tokens = np.concatenate([tokens, v_tokens])
+                lengths = np.concatenate([lengths, v_lengths])
+                parent = np.concatenate([parent, best[v_parent[extra]]])
+        keep = keep or self.config.top_k * len(self._isotopes)
+        name = self._names.__getitem__
+        found, kept, seen = [], [], set()
+        for r in np.argsort(-scores, kind="stable"):
+            toks = tuple(map(name, tokens[r, :lengths[r]].tolist()))
+            if toks in seen:
+                continue
+            seen.add(toks)
+            p = parent[r]
+            found.append(Found(toks, float(dp[p]), int(iso[p])))
+            kept.append(scores[r])
+            if len(found) == keep:
+                break
+        return found, np.asarray(kept)
+
+    def _paths(self, peaks, precursor_mass: float, charge: int) -> list:
+        """The kernel's output per isotope error, ``(k, (tokens,
+        lengths, scores, n_found, steps))``: steps of one and two
+        residues, or of three too inside where those reach nothing."""
         cfg = self.config
         nodes = self._nodes(peaks, precursor_mass, charge)
         window = float(self.window.half_width(precursor_mass))
@@ -275,16 +403,13 @@ class EvidenceSearch:
             paths = [(k, search_kernel(
                 pos, s_node, total, node_tol, window, inner[0], inner[1],
                 inner[2], start[0], start[1], start[2], end[0], end[1],
-                end[2], cfg.paths_per_node, cfg.top_k))
-                for k, total, pos, s_node in nodes]
+                end[2], cfg.paths_per_node, cfg.top_k, s_skip,
+                self._nterm))
+                for k, total, pos, s_node, s_skip in nodes]
             if any((out[1][:out[3]] >= self._min_tokens).any()
                    for _, out in paths):
                 break  # the wide steps only where nothing was found
-        found = {}
-        for k, (tokens, lengths, scores, n) in paths:
-            self._collect(found, tokens[:n], lengths[:n], scores[:n],
-                          np.full(n, k))
-        return sorted(found.values(), key=lambda f: -f.score)
+        return paths
 
     def _tol_da(self, precursor_mass: float) -> float:
         """The fragment tolerance in Da at this precursor mass."""
@@ -294,10 +419,13 @@ class EvidenceSearch:
 
     def _nodes(self, peaks, precursor_mass: float, charge: int,
                node_score=None) -> list:
-        """``(isotope error, residue mass, node masses, node log-odds)``
-        for every allowed isotope error: the candidate prefixes (start at
-        0) and their cleavage log-odds (the linear scorer, or
-        ``node_score`` of their features)."""
+        """``(isotope error, residue mass, node masses, node scores,
+        skip scores)`` for every allowed isotope error: the candidate
+        prefixes (start at 0), their cleavage scores (the path weights'
+        linear score, or ``node_score`` of their features) and, with
+        ``rank_paths``, what a cleavage without peaks scores there (what
+        a step pays per cleavage it skips; else zeros: the edges hold
+        the gap penalty)."""
         ev = self.evidence
         mz, weight = peaks
         tol_da = self._tol_da(precursor_mass)
@@ -309,28 +437,36 @@ class EvidenceSearch:
             pos = np.concatenate(([0.0], candidate_prefixes(
                 mz, total, int(charge), int(ev.max_fragment_charge),
                 tol_da)))
-            if node_score is None:
-                s_node = node_log_odds(
-                    mz, weight, pos, total, int(charge),
-                    float(ev.fragment_tol), ev.ppm,
-                    int(ev.max_fragment_charge), self._w, self._bias)
-            else:
+            def scores(m, w):
+                if node_score is None:
+                    return node_log_odds(
+                        m, w, pos, total, int(charge),
+                        float(ev.fragment_tol), ev.ppm,
+                        int(ev.max_fragment_charge), self._path_w,
+                        self._path_bias)
                 feats = features_batch(
-                    mz, weight, pos[1:], total, int(charge),
+                    m, w, pos[1:], total, int(charge),
                     float(ev.fragment_tol), ev.ppm,
                     int(ev.max_fragment_charge))
-                s_node = np.concatenate(([0.0], node_score(feats)))
-            out.append((k, total, pos, s_node))
+                return np.concatenate(([0.0], node_score(feats)))
+
+            s_node = scores(mz, weight)
+            s_skip = (scores(mz[:0], weight[:0]) if self.config.rank_paths
+                      else np.zeros_like(s_node))
+            out.append((k, total, pos, s_node, s_skip))
         return out
 
-    def _collect(self, found: dict, tokens, lengths, scores, iso) -> None:
+    def _collect(self, found: dict, tokens, lengths, scores, iso,
+                 steps) -> None:
         """Kernel rows -> ``found`` (token names -> :class:`Found`), the
         best score of each peptide, too short ones left out."""
         name = self._names.__getitem__
         for f in np.flatnonzero(lengths >= self._min_tokens):
             toks = tuple(map(name, tokens[f, :lengths[f]].tolist()))
             if toks not in found or found[toks].score < scores[f]:
-                found[toks] = Found(toks, float(scores[f]), int(iso[f]))
+                sizes = tuple(np.bincount(steps[f, :lengths[f]]).tolist())
+                found[toks] = Found(toks, float(scores[f]), int(iso[f]),
+                                    sizes)
 
     def search_with(self, peaks, precursor_mass: float, charge: int,
                     node_score) -> list:
@@ -344,14 +480,14 @@ class EvidenceSearch:
         inner, start, end = (self.tables.inner, self.tables.start,
                              self.tables.end)
         found = {}
-        for k, total, pos, s_node in self._nodes(
+        for k, total, pos, s_node, s_skip in self._nodes(
                 peaks, precursor_mass, charge, node_score):
-            tokens, lengths, scores, n = search_kernel(
+            tokens, lengths, scores, n, steps = search_kernel(
                 pos, s_node, total, tol_da, window, inner[0], inner[1],
                 inner[2], start[0], start[1], start[2], end[0], end[1],
-                end[2], cfg.paths_per_node, cfg.top_k)
+                end[2], cfg.paths_per_node, cfg.top_k, s_skip, self._nterm)
             self._collect(found, tokens[:n], lengths[:n], scores[:n],
-                          np.full(n, k))
+                          np.full(n, k), steps[:n])
         return sorted(found.values(), key=lambda f: -f.score)
 
     def encode(self, peptides) -> tuple[np.ndarray, np.ndarray]:
@@ -398,7 +534,7 @@ class EvidenceSearch:
         """Rank score of each peptide: the scorer's ranking weights over
         :meth:`rank_features`; by default the peak-once sum of cleavage
         log-odds plus the residue priors."""
-        if not peptides:
+        if encoded is None and not peptides:
             return np.zeros(0)
         return self.rank_features(peaks, peptides, charge,
                                   encoded) @ self._theta

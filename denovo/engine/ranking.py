@@ -129,17 +129,13 @@ class Ranker:
         """The search's peptides of ``row`` (best rank score first) and
         their peak-once rank scores, into the row."""
         search = self.search
-        found = search.search(row.peaks, row.mass, row.charge)
+        if self.peak_once:
+            found, scores = search.ranked(row.peaks, row.mass, row.charge)
+        else:
+            found = search.search(row.peaks, row.mass, row.charge)
+            scores = np.array([f.score for f in found])
         if not found:
             return
-        if self.peak_once:
-            scores = search.rank_scores(
-                row.peaks, [f.tokens for f in found], row.charge)
-        else:
-            scores = np.array([f.score for f in found])
-        order = np.argsort(-scores, kind="stable")
-        found = [found[k] for k in order]
-        scores = scores[order]
         n = search.config.reorder
         if n and self.peak_once:
             # the other orders of the best peptides' unseen steps (same
