@@ -68,7 +68,10 @@ from denovo_training.metrics import auc  # noqa: E402
 
 DEV_CORE = ROOT / "runs" / "real" / "dev_core.mgf"
 RERANK_FIRST = (2, 3, 5)  # the verifier reorders only the engine's first N
-WEIGHTS = (0.0, 0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
+# fitted w of rank + w x term: the smallest non-zero weights (< 0.125)
+# are there because the first verifier run chose 0.125, the old minimum
+WEIGHTS = (0.0, 0.01, 0.02, 0.03, 0.06, 0.125, 0.25, 0.5, 1.0, 2.0, 4.0,
+           8.0, 16.0, 32.0, 64.0)
 IL = np.arange(len(VOCAB))
 IL[VOCAB.index("I")] = VOCAB.index("L")
 
