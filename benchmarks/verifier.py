@@ -68,7 +68,10 @@ from denovo_training.metrics import auc  # noqa: E402
 
 DEV_CORE = ROOT / "runs" / "real" / "dev_core.mgf"
 RERANK_FIRST = (2, 3, 5)  # the verifier reorders only the engine's first N
-WEIGHTS = (0.0, 0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
+# fitted w of rank + w x term: the smallest non-zero weights (< 0.125)
+# are there because the first verifier run chose 0.125, the old minimum
+WEIGHTS = (0.0, 0.01, 0.02, 0.03, 0.06, 0.125, 0.25, 0.5, 1.0, 2.0, 4.0,
+           8.0, 16.0, 32.0, 64.0)
 IL = np.arange(len(VOCAB))
 IL[VOCAB.index("I")] = VOCAB.index("L")
 
@@ -257,8 +260,9 @@ def summarise(rows, n_steps: int, weights: dict | None) -> dict:
             if fit:
                 weights[key] = _fit_weight(scored, term)
             w = weights[key]
-            alone = _top1(rows, term)
-            combined = _top1(rows, lambda r: r["engine"] + w * term(r))
+            alone, fx_alone, br_alone = _changes(rows, term)
+            combined, fx_comb, br_comb = _changes(
+                rows, lambda r: r["engine"] + w * term(r))
             rerank = {}
             for first in RERANK_FIRST:
                 fkey = f"{key}:first{first}"
@@ -280,9 +284,11 @@ def summarise(rows, n_steps: int, weights: dict | None) -> dict:
                 else float("nan"),
                 "lists_with_both": len(within),
                 "top1_alone": alone,
+                "fixes_alone": fx_alone, "breaks_alone": br_alone,
                 "efficiency_alone": alone / max(listed, 1e-9),
                 "weight": w,
                 "top1_combined": combined,
+                "fixes_combined": fx_comb, "breaks_combined": br_comb,
                 "efficiency_combined": combined / max(listed, 1e-9)}
         slots_s = np.concatenate([r["residue"][t][(r["drafts"] != 0)
                                                   & (r["drafts"] != END)]
@@ -327,8 +333,9 @@ def markdown(report: dict) -> list[str]:
                       f"N={k} {_fmt(v)}"
                       for k, v in s["engine_recall_at"].items()) + ".", "",
                   "| step | score | AUC pooled | AUC within list | top-1 "
-                  "alone (eff.) | w | top-1 rank+w·term (eff.) |",
-                  "|---|---|---|---|---|---|---|"]
+                  "alone (eff.) | w | top-1 rank+w·term (eff.) | "
+                  "rank+w·term fixes/breaks |",
+                  "|---|---|---|---|---|---|---|---|"]
         for st in s["steps"]:
             for term in ("verifier", "logp", "baseline_logp"):
                 if term not in st:
@@ -340,7 +347,8 @@ def markdown(report: dict) -> list[str]:
                     f"{_fmt(v['top1_alone'])} "
                     f"({_fmt(v['efficiency_alone'])}) | {v['weight']:g} | "
                     f"{_fmt(v['top1_combined'])} "
-                    f"({_fmt(v['efficiency_combined'])}) |")
+                    f"({_fmt(v['efficiency_combined'])}) | "
+                    f"{v['fixes_combined']}/{v['breaks_combined']} |")
         lines += ["", "Reordering only the engine's first N candidates "
                   "(top-1 recall; fixes / breaks = spectra whose right "
                   "peptide the new order moves to the top / away from it):",

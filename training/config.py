@@ -119,6 +119,11 @@ class LossConfig:
     # step weighting as the cross-entropy); blank drafts are left out.
     verify_weight: float = 0.0
     residue_weight: float = 0.0
+    # Listwise verifier loss (needs data.draft_group_top): per real
+    # spectrum, softmax cross-entropy of its group's whole-draft logits
+    # (the truth and the search's best wrong peptides) with the truth as
+    # target, at every step (same step weighting as the cross-entropy).
+    listwise_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.step_weighting not in ("uniform", "linear", "last"):
@@ -128,7 +133,7 @@ class LossConfig:
             raise ConfigError("aux_steps must be 'last' or 'all', got "
                               f"{self.aux_steps!r}")
         for name in ("ce_weight", "mass_weight", "spectrum_weight",
-                     "verify_weight", "residue_weight"):
+                     "verify_weight", "residue_weight", "listwise_weight"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0")
         if not 0.0 <= self.label_smoothing < 1.0:

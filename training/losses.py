@@ -33,6 +33,7 @@ __all__ = [
     "compute_losses",
     "verifier_labels",
     "verifier_losses",
+    "listwise_loss",
 ]
 
 
@@ -284,10 +285,51 @@ def verifier_labels(draft: torch.Tensor, targets: torch.Tensor,
             "slots": slots}
 
 
+def listwise_loss(verify_logits: torch.Tensor, group: torch.Tensor,
+                  right: torch.Tensor, weights: torch.Tensor
+                  ) -> dict[str, torch.Tensor]:
+    """Softmax cross-entropy of each group's whole-draft logits with its
+    right draft as the target, per step, weighted over the steps.
+
+    Pointwise BCE can score the ~45 easy wrong candidates of a list low
+    and still get the order of the first 2-3 wrong; this loss is the
+    selection itself: of the drafts on one spectrum, which is right.
+
+    verify_logits (T, B); group (B,) the row's group index, -1 for rows
+    in no group; right (B,) 1 for right drafts; weights (T,) the step
+    weights. Every group must hold exactly one right draft (ValueError
+    otherwise); groups of one draft take no part. Returns ``"loss"``
+    (weighted over steps), ``"step"`` (T,) and ``"top1"``, the share of
+    groups whose right draft has the highest logit at the last step
+    (both detached).
+    """
+    logits = verify_logits.float()
+    n_groups = int(group.max()) + 1 if group.numel() else 0
+    ids = torch.arange(max(n_groups, 0), device=group.device)
+    member = group[None, :] == ids[:, None]  # (G, B)
+    target = member & (right[None, :] > 0.5)
+    if n_groups and not bool((target.sum(dim=1) == 1).all()):
+        raise ValueError("every listwise group needs exactly one right "
+                         "draft")
+    valid = (member.sum(dim=1) > 1).float()  # (G,)
+    masked = logits[:, None, :].masked_fill(~member[None], -math.inf)
+    lse = torch.logsumexp(masked, dim=-1)  # (T, G)
+    right_logit = logits[:, None, :].masked_fill(~target[None], 0.0).sum(
+        dim=-1)  # (T, G)
+    n_valid = valid.sum().clamp_min(1.0)
+    per_step = ((lse - right_logit) * valid).sum(dim=-1) / n_valid
+    best = masked[-1].argmax(dim=-1)  # (G,)
+    hit = target.gather(1, best[:, None])[:, 0].float()
+    return {"loss": (per_step * weights).sum(),
+            "step": per_step.detach(),
+            "top1": ((hit * valid).sum() / n_valid).detach()}
+
+
 def verifier_losses(verify_logits: torch.Tensor,
                     residue_logits: torch.Tensor, draft: torch.Tensor,
                     targets: torch.Tensor, *, cfg: LossConfig | None = None,
                     vocabulary: Vocabulary = DEFAULT_VOCABULARY,
+                    group: torch.Tensor | None = None,
                     ) -> dict[str, torch.Tensor]:
     """Deep-supervised BCE of the verifier head, weighted, for one batch.
 
@@ -298,6 +340,9 @@ def verifier_losses(verify_logits: torch.Tensor,
     cross-entropy), the two unweighted BCEs (``"verify"``,
     ``"residue"``), their per-step values (``"verify_step"``) and the
     share of right drafts among the non-blank ones (``"verify_positive"``).
+    With ``group`` (B,) (-1: no group) and ``cfg.listwise_weight`` > 0 it
+    adds ``listwise_weight`` x :func:`listwise_loss` (``"listwise"``,
+    ``"listwise_step"``, ``"listwise_top1"``).
     """
     import torch.nn.functional as F
 
@@ -321,6 +366,14 @@ def verifier_losses(verify_logits: torch.Tensor,
     res = (res_step * weights).sum()
     total = cfg.verify_weight * verify + cfg.residue_weight * res
     positive = (labels["whole"] * rows).sum() / rows.sum().clamp_min(1.0)
-    return {"loss": total, "verify": verify, "residue": res,
-            "verify_step": per_step.detach(),
-            "verify_positive": positive.detach()}
+    out = {"verify": verify, "residue": res,
+           "verify_step": per_step.detach(),
+           "verify_positive": positive.detach()}
+    if group is not None and cfg.listwise_weight > 0:
+        lw = listwise_loss(verify_logits, group.to(verify_logits.device),
+                           labels["whole"], weights)
+        total = total + cfg.listwise_weight * lw["loss"]
+        out.update({"listwise": lw["loss"], "listwise_step": lw["step"],
+                    "listwise_top1": lw["top1"]})
+    out["loss"] = total
+    return out

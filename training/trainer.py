@@ -220,6 +220,15 @@ class Trainer:
             raise ValueError(f"model.vocab_size is {m.vocab_size} but the "
                              f"vocabulary has {len(DEFAULT_VOCABULARY)} "
                              "tokens")
+        listwise = any(s.loss.listwise_weight > 0
+                       for s in self.recipe.curriculum)
+        groups = self.recipe.data.draft_group_top > 0
+        if listwise and not (m.verifier and groups):
+            raise ValueError("loss.listwise_weight needs model.verifier "
+                             "and data.draft_group_top > 0")
+        if groups and not (m.kind == "trm" and m.draft):
+            raise ValueError("data.draft_group_top needs a draft-"
+                             "conditioned TRM (model.draft)")
         for i, stage in enumerate(self.recipe.curriculum):
             if stage.simulation.max_length > m.max_length:
                 raise ValueError(
@@ -294,11 +303,14 @@ class Trainer:
                                    truth=data.draft_truth,
                                    hard=data.draft_hard,
                                    search_top=data.draft_search_top),
-                          search, max_length=recipe.model.max_length)
+                          search, max_length=recipe.model.max_length,
+                          group_top=data.draft_group_top)
 
     # -- data -----------------------------------------------------------
-    def _raw_batch(self, rng: np.random.Generator, size: int,
-                   stage) -> RawBatch:
+    def _raw_parts(self, rng: np.random.Generator, size: int,
+                   stage) -> tuple[list, np.ndarray | None]:
+        """The simulated parts of a batch and the indices of its real
+        spectra (None when it has none), drawn in this order."""
         n_real = 0
         if self.train_real is not None and stage.real_fraction > 0:
             n_real = int(round(stage.real_fraction * size))
@@ -311,10 +323,45 @@ class Trainer:
         if n_realistic:
             parts.append(self.realistic.batch(rng, n_realistic,
                                               stage.simulation))
+        idx = None
         if n_real:
             idx = rng.integers(0, len(self.train_real), size=n_real)
+        return parts, idx
+
+    def _raw_batch(self, rng: np.random.Generator, size: int,
+                   stage) -> RawBatch:
+        parts, idx = self._raw_parts(rng, size, stage)
+        if idx is not None:
             parts.append(self.train_real.raw_batch(idx))
         return concat(parts)
+
+    def _grouped(self) -> bool:
+        return (self.drafts is not None and self.drafts.group_top > 0
+                and self.train_real is not None)
+
+    def _train_batch(self, rng: np.random.Generator, stage) -> dict:
+        """A training batch. With listwise groups its real spectra come
+        last, each once per draft of its group (``"group"``: the row's
+        group, -1 for the simulated rows, which keep the pointwise mix)."""
+        if not self._grouped():
+            return self._tensors(self._raw_batch(rng, self.cfg.batch_size,
+                                                 stage), rng)
+        parts, idx = self._raw_parts(rng, self.cfg.batch_size, stage)
+        sim = concat(parts) if parts else None
+        drafts, group = [], []
+        if sim is not None:
+            drafts.append(self.drafts(sim, rng))
+            group.append(np.full(len(sim), -1, np.int64))
+        if idx is not None:
+            groups = self.drafts.groups(self.train_real.raw_batch(idx), idx)
+            parts.append(groups.raw)
+            drafts.append(groups.drafts)
+            group.append(groups.group)
+        batch = collate(concat(parts), preprocess=self.recipe.preprocess,
+                        max_length=self.recipe.model.max_length)
+        batch["draft"] = torch.from_numpy(np.concatenate(drafts))
+        batch["group"] = torch.from_numpy(np.concatenate(group))
+        return {k: v.to(self.device) for k, v in batch.items()}
 
     def _tensors(self, raw: RawBatch,
                  rng: np.random.Generator | None = None) -> dict:
@@ -367,8 +414,7 @@ class Trainer:
         stage = self.curriculum.update(self.step)
         rng = step_rng(self.cfg.seed, self.step, self.rank)
         t0 = time.perf_counter()
-        batch = self._tensors(self._raw_batch(rng, self.cfg.batch_size,
-                                              stage), rng)
+        batch = self._train_batch(rng, stage)
         t_data = time.perf_counter() - t0
         self.net.train()
         verify = self.recipe.model.verifier
@@ -383,7 +429,8 @@ class Trainer:
         if verify:
             vlosses = verifier_losses(verify_logits, residue_logits,
                                       batch["draft"], batch["targets"],
-                                      cfg=stage.loss)
+                                      cfg=stage.loss,
+                                      group=batch.get("group"))
             losses["loss"] = losses["loss"] + vlosses.pop("loss")
             losses.update(vlosses)
         self.optimizer.zero_grad(set_to_none=True)

@@ -15,7 +15,8 @@ import numpy as np
 from denovo.core.constants import PROTON
 from denovo.core.vocab import DEFAULT_VOCABULARY, Vocabulary
 
-__all__ = ["RawBatch", "concat", "from_spectra", "collate", "to_arrays"]
+__all__ = ["RawBatch", "concat", "repeat_rows", "from_spectra", "collate",
+           "to_arrays"]
 
 
 @dataclass
@@ -57,6 +58,19 @@ def concat(batches) -> RawBatch:
         precursor_mz=np.concatenate([b.precursor_mz for b in batches]),
         charge=np.concatenate([b.charge for b in batches]),
         peptides=[p for b in batches for p in b.peptides])
+
+
+def repeat_rows(raw: RawBatch, counts) -> RawBatch:
+    """Each spectrum ``i`` of ``raw`` ``counts[i]`` times in a row (the
+    same spectrum under several drafts, for listwise groups)."""
+    counts = np.asarray(counts, np.int64)
+    parts = []
+    for i, n in enumerate(counts):
+        mz, inten = raw.spectrum(i)
+        parts += [RawBatch(mz, inten, np.array([0, len(mz)], np.int64),
+                           raw.precursor_mz[[i]], raw.charge[[i]],
+                           [raw.peptides[i]])] * int(n)
+    return concat(parts)
 
 
 def from_spectra(spectra) -> RawBatch:

@@ -78,8 +78,15 @@ class DataConfig:
     draft_truth: float = 0.0
     draft_hard: float = 0.0
     draft_search_top: int = 3
+    # Listwise groups (loss.listwise_weight): K > 0 turns every real
+    # training spectrum into a group, the spectrum once per draft: the
+    # truth and the search's K best wrong peptides (engine order). 0: off,
+    # real spectra take one draft of the mix like the simulated ones.
+    draft_group_top: int = 0
 
     def __post_init__(self):
+        if self.draft_group_top < 0:
+            raise ConfigError("draft_group_top must be >= 0")
         if self.peptides not in ("random", "list", "fasta"):
             raise ConfigError("peptides must be 'random', 'list' or "
                               f"'fasta', got {self.peptides!r}")

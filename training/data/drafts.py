@@ -16,6 +16,13 @@ engine's order (by rank score) drawn from deeper in its list, and hard
 negatives, one same-mass edit away from the truth (a 1-2 residue span
 rewritten as another of the same mass such as GG/N, AG/GA/Q, or two
 adjacent residues swapped; never only I/L, which is the same peptide).
+
+For the listwise loss (``data.draft_group_top`` K > 0) a real spectrum
+becomes a *group* instead: the spectrum once per draft, the drafts being
+the truth and the search's K best wrong peptides in the engine's order,
+the decision the engine asks the verifier to make. The search is
+deterministic, so each spectrum's engine-ordered list is computed once
+and cached.
 """
 
 from __future__ import annotations
@@ -28,7 +35,10 @@ import numpy as np
 from denovo.core.constants import PROTON
 from denovo.core.vocab import DEFAULT_VOCABULARY, Vocabulary, merge_il
 
-__all__ = ["DraftMix", "Corruptor", "hard_negative", "DraftMaker"]
+from .batch import RawBatch, repeat_rows
+
+__all__ = ["DraftMix", "Corruptor", "hard_negative", "DraftMaker",
+           "DraftGroups", "group_peptides"]
 
 ISOBARIC_TOL = 0.05  # Da: pairs the search confuses at 0.02 Da fragments
 
@@ -160,6 +170,40 @@ def hard_negative(corrupt: Corruptor, peptide: tuple,
     return None
 
 
+def group_peptides(truth: tuple, ranked: list, k: int) -> list:
+    """The drafts of one listwise group: the truth first, then the first
+    ``k`` peptides of ``ranked`` (engine order) that are not the truth
+    (I = L, :func:`denovo.core.peptide.peptide_key`), each peptide once.
+
+    The truth is always in, whether the search found it or not, so the
+    group has exactly one right draft and up to ``k`` wrong ones.
+    """
+    from denovo.core.peptide import peptide_key
+
+    seen = {peptide_key(truth)}
+    out = [tuple(truth)]
+    for peptide in ranked:
+        if len(out) > k:
+            break
+        key = peptide_key(peptide)
+        if key not in seen:
+            seen.add(key)
+            out.append(tuple(peptide))
+    return out
+
+
+@dataclass
+class DraftGroups:
+    """Real spectra as listwise groups: ``raw`` holds each spectrum once
+    per draft of its group, ``drafts`` (R, L) the drafts' token ids and
+    ``group`` (R,) the group index (0..G-1) of each row; the first row of
+    a group is its truth."""
+
+    raw: RawBatch
+    drafts: np.ndarray
+    group: np.ndarray
+
+
 class DraftMaker:
     """Draft token ids (B, L) for a batch of annotated spectra.
 
@@ -171,12 +215,54 @@ class DraftMaker:
     PICK = np.array([0.6, 0.25, 0.15])
 
     def __init__(self, mix: DraftMix, search, *, max_length: int,
-                 vocabulary: Vocabulary = DEFAULT_VOCABULARY):
+                 vocabulary: Vocabulary = DEFAULT_VOCABULARY,
+                 group_top: int = 0):
         self.mix = mix
         self.search = search
         self.max_length = max_length
         self.vocabulary = vocabulary
         self.corrupt = Corruptor(vocabulary)
+        self.group_top = group_top  # K of the listwise groups (0: none)
+        self._ranked: dict = {}  # spectrum key -> engine-ordered peptides
+
+    def ranked(self, key, mz, intensity, precursor_mz: float,
+               charge: int) -> list:
+        """The search's peptides for one spectrum in the engine's order
+        (rank score), those that fit the slots; cached under ``key``
+        because the search is deterministic and the slowest part."""
+        if key in self._ranked:
+            return self._ranked[key]
+        peaks = self.search.peaks(mz, intensity, precursor_mz)
+        found = self.search.search(peaks, (precursor_mz - PROTON) * charge,
+                                   charge)
+        found = [f.tokens for f in found
+                 if len(f.tokens) <= self.max_length]
+        if len(found) > 1:
+            scores = self.search.rank_scores(peaks, found, charge)
+            found = [found[k] for k in np.argsort(-scores, kind="stable")]
+        self._ranked[key] = found
+        return found
+
+    def groups(self, raw: RawBatch, keys) -> DraftGroups:
+        """Listwise groups of the spectra of ``raw`` (``keys`` name them
+        for the cache, e.g. their dataset indices): per spectrum the
+        truth and the search's ``group_top`` best wrong peptides."""
+        if self.group_top < 1:
+            raise ValueError("groups need group_top >= 1")
+        drafts, group, counts = [], [], []
+        for i, (truth, key) in enumerate(zip(raw.peptides, keys,
+                                             strict=True)):
+            mz, inten = raw.spectrum(i)
+            ranked = self.ranked(key, mz, inten, float(raw.precursor_mz[i]),
+                                 int(raw.charge[i]))
+            peptides = group_peptides(
+                tuple(truth)[:self.max_length], ranked, self.group_top)
+            drafts += [self.encode(p) for p in peptides]
+            group += [i] * len(peptides)
+            counts.append(len(peptides))
+        return DraftGroups(repeat_rows(raw, counts),
+                           np.stack(drafts).astype(np.int64),
+                           np.asarray(group, np.int64))
 
     def search_draft(self, mz, intensity, precursor_mz: float,
                      charge: int, rng: np.random.Generator):
