@@ -234,3 +234,17 @@ def _ladder_without(prefix, peptide):
             pmass.fast_mass(peptide[cut:], ion_type="y", charge=1)}
     mz = np.array(sorted(x for x in mz if x not in drop))
     return mz, np.full(mz.size, 100.0), pmass.fast_mass(peptide, charge=2)
+
+
+def test_skip_scores_are_those_of_a_cleavage_without_peaks():
+    from denovo.core.paths import node_log_odds
+
+    search = EvidenceSearch(DEFAULT_VOCABULARY, _hand_scorer(),
+                            _rank(ranker=True))
+    total = 1500.0
+    pos = np.concatenate(([0.0], np.linspace(60, 1440, 40)))
+    empty = np.zeros(0)
+    want = node_log_odds(empty, empty, pos, total, 3, 0.02, False, 2,
+                         search._path_w, search._path_bias)
+    np.testing.assert_allclose(search._empty_scores(pos, total), want,
+                               atol=1e-12)

@@ -177,7 +177,9 @@ def search_kernel(pos, s_node, total, node_tol, end_tol, in_mass, in_tok,
                         hsh[i, r] * en_mul[e] + en_add[e])
                 e += 1
     n_found = fin_count[0]
-    max_len = 3 * n + 8
+    # every residue weighs at least the lightest step, plus an N-terminal
+    # token and the finishing step's slack
+    max_len = int(total / in_mass[0]) + 8
     tokens = np.full((top_k, max_len), -1, np.int64)
     steps = np.full((top_k, max_len), -1, np.int64)
     lengths = np.zeros(top_k, np.int64)

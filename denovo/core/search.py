@@ -49,9 +49,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .constants import C13_SPACING, H2O
-from .evidence import (FEATURE_NAMES, N_FEATURES, EvidenceConfig,
-                       EvidenceScorer, candidate_prefixes, features_batch,
-                       prepare_peaks)
+from .evidence import (FEATURE_NAMES, N_FEATURES, TERMINAL_MASS,
+                       EvidenceConfig, EvidenceScorer, candidate_prefixes,
+                       features_batch, prepare_peaks)
 from .paths import node_log_odds, search_kernel, step_variants
 from .peak_once import SUMMARY_NAMES, peak_once_batch, peak_once_features
 from .settings import RankSettings
@@ -451,9 +451,28 @@ class EvidenceSearch:
                 return np.concatenate(([0.0], node_score(feats)))
 
             s_node = scores(mz, weight)
-            s_skip = (scores(mz[:0], weight[:0]) if self.config.rank_paths
-                      else np.zeros_like(s_node))
+            if not self.config.rank_paths:
+                s_skip = np.zeros_like(s_node)
+            elif node_score is None:
+                s_skip = self._empty_scores(pos, total)
+            else:
+                s_skip = scores(mz[:0], weight[:0])
             out.append((k, total, pos, s_node, s_skip))
+        return out
+
+    def _empty_scores(self, pos, total: float) -> np.ndarray:
+        """The path weights' score of a cleavage without peaks at each
+        node (``pos[0]``, the start, 0): only the position features are
+        non-zero, as :func:`~denovo.core.evidence.prefix_features` sets
+        them."""
+        w, names = self._path_w, FEATURE_NAMES
+        x = pos / total
+        out = (self._path_bias
+               + w[names.index("near_n_term")] * (pos < TERMINAL_MASS)
+               + w[names.index("near_c_term")] * (total - pos < TERMINAL_MASS)
+               + w[names.index("position")] * x
+               + w[names.index("position_sq")] * x * x)
+        out[0] = 0.0
         return out
 
     def _collect(self, found: dict, tokens, lengths, scores, iso,
