@@ -30,6 +30,7 @@ import argparse
 import csv
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from fragment_resolution import cid_dev
@@ -40,6 +41,7 @@ from denovo.core.peptide import peptide_key
 from denovo.core.search import SearchConfig
 from denovo.core.settings import FittedSettings, load_default
 from denovo.engine import ModelSession, open_writers, sequence_files
+from denovo.engine.pipeline import ION_TRAP_SEARCH
 from denovo.evaluate.pipeline import evaluate_files
 from denovo.io import read_spectra
 from denovo.io.mgf_writer import MgfWriter
@@ -155,7 +157,8 @@ def search_width() -> list:
         start = time.perf_counter()
         top, anywhere = search_recall(
             examples, trap, DEFAULT_VOCABULARY,
-            config=SearchConfig(paths_per_node=paths, top_k=kept))
+            config=replace(ION_TRAP_SEARCH, paths_per_node=paths,
+                           top_k=kept))
         rows.append({"paths_per_node": paths, "top_k": kept,
                      "n_spectra": len(examples), "recall": top,
                      "recall_any": anywhere,

@@ -11,6 +11,7 @@ holds the same spectra in both.
 """
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -452,4 +453,8 @@ def test_modifications_travel_to_the_workers(tmp_path, inputs, model, local):
         results.append(outputs(out))
     assert results[0] == results[1]
     table = results[0][1].decode()
-    assert "[UNIMOD:737]-" in table and "K[UNIMOD:737]" in table
+    sequences = [line.split(",")[0] for line in table.splitlines()[1:]]
+    found = [p for p in sequences if p]
+    assert found and all(p.startswith("[UNIMOD:737]-") for p in found)
+    # a fixed modification: no K without it
+    assert not any(re.search(r"K(?!\[UNIMOD:737\])", p) for p in found)
