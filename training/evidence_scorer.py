@@ -26,7 +26,7 @@ and the search's rank settings, :class:`denovo.core.settings.
 FittedSettings`) and, with
 ``--report``, a Markdown/JSON record of the comparison.
 
-The module stays whole (~450 lines): the examples, the fit and its report
+The module stays whole (~550 lines): the examples, the fit and its report
 belong to one command, and each step is used only by it.
 """
 
