@@ -207,7 +207,8 @@ def test_ranked_holds_the_other_orders_best_first():
     mz, intensity, prec = _ladder_without("PEPTL", peptide)
     search = EvidenceSearch(DEFAULT_VOCABULARY, _hand_scorer(), _rank())
     peaks = search.peaks(mz, intensity, prec)
-    found, scores = search.ranked(peaks, (prec - PROTON) * 2, 2)
+    found, scores, (tokens, lengths) = search.ranked(
+        peaks, (prec - PROTON) * 2, 2)
     keys = ["".join(f.tokens) for f in found]
     # the search spells the L-D step one way; both orders are proposed
     assert {"PEPTLDEKAGR", "PEPTDLEKAGR"} <= set(keys)
@@ -215,7 +216,12 @@ def test_ranked_holds_the_other_orders_best_first():
     assert np.all(np.diff(scores) <= 0)
     np.testing.assert_allclose(
         scores, search.rank_scores(peaks, [f.tokens for f in found], 2))
-    none, _ = EvidenceSearch(DEFAULT_VOCABULARY, _hand_scorer(), _rank(),
+    want_tokens, want_lengths = search.encode([f.tokens for f in found])
+    np.testing.assert_array_equal(lengths, want_lengths)
+    np.testing.assert_array_equal(tokens[:, :want_tokens.shape[1]],
+                                  want_tokens)
+    assert (tokens[:, want_tokens.shape[1]:] == -1).all()
+    none, _, _ = EvidenceSearch(DEFAULT_VOCABULARY, _hand_scorer(), _rank(),
                              SearchConfig(orders=0)).ranked(
         peaks, (prec - PROTON) * 2, 2)
     assert len({"PEPTLDEKAGR", "PEPTDLEKAGR"} & {

@@ -16,7 +16,8 @@ from numba import njit
 from .evidence import N_FEATURES, _features_into, linear_score
 from .sorting import lower_bound
 
-__all__ = ["search_kernel", "node_log_odds", "step_variants"]
+__all__ = ["search_kernel", "node_log_odds", "step_variants",
+           "edge_hashes"]
 
 
 @njit(cache=True, nogil=True)
@@ -65,28 +66,32 @@ _HASH_BASE = 1000003
 
 
 @njit(cache=True, nogil=True)
-def _edge_hashes(tok, is_nterm):
-    """Per edge, ``(multiplier, addend)`` that extend a path's token
-    hash by the edge's tokens (int64, wrapping), and the cleavages it
-    steps over (residues - 1; an N-terminal token makes none)."""
-    mul = np.ones(tok.shape[0], np.int64)
-    add = np.zeros(tok.shape[0], np.int64)
-    skip = np.zeros(tok.shape[0])
+def edge_hashes(tok, is_nterm):
+    """Per edge of a step table (``tok``: token indices, -1 padded), the
+    multiplier and addend that extend a path's token hash by the edge's
+    tokens (wrapping int64) and the cleavages it steps over (residues -
+    1; an N-terminal token makes none): ``int64 [3, n_edges]``, computed
+    once per table (:class:`denovo.core.search.EdgeTables`)."""
+    out = np.zeros((3, tok.shape[0]), np.int64)
     for e in range(tok.shape[0]):
+        mul = 1
+        add = 0
         residues = 0
         for t in range(tok.shape[1]):
             if tok[e, t] >= 0:
-                mul[e] *= _HASH_BASE
-                add[e] = add[e] * _HASH_BASE + tok[e, t] + 1
+                mul *= _HASH_BASE
+                add = add * _HASH_BASE + tok[e, t] + 1
                 residues += not is_nterm[tok[e, t]]
-        skip[e] = max(residues - 1, 0)
-    return mul, add, skip
+        out[0, e] = mul
+        out[1, e] = add
+        out[2, e] = max(residues - 1, 0)
+    return out
 
 
 @njit(cache=True, nogil=True)
 def search_kernel(pos, s_node, total, node_tol, end_tol, in_mass, in_tok,
                   in_score, st_mass, st_tok, st_score, en_mass, en_tok,
-                  en_score, k, top_k, s_skip, is_nterm):
+                  en_score, k, top_k, s_skip, in_hash, st_hash, en_hash):
     """k-best paths of residue mass ``total +- end_tol``.
 
     ``pos`` are the node prefix masses, ``pos[0] == 0`` the start and the
@@ -104,7 +109,9 @@ def search_kernel(pos, s_node, total, node_tol, end_tol, in_mass, in_tok,
 
     A node keeps one path per token sequence (a hash of it): the same
     residues reached through other nodes or other step splits would
-    crowd its ``k`` places with copies.
+    crowd its ``k`` places with copies. ``*_hash`` (int64 [3, n_edges],
+    :func:`edge_hashes`): per edge, the multiplier and addend that extend
+    a path's hash by its tokens, and the cleavages it steps over.
     """
     n = pos.shape[0]
     zero = np.int64(0)  # not a literal: one signature of _insert
@@ -117,9 +124,9 @@ def search_kernel(pos, s_node, total, node_tol, end_tol, in_mass, in_tok,
     count = np.zeros(n, np.int64)
     count[0] = 1
     score[0, 0] = 0.0
-    in_mul, in_add, in_skip = _edge_hashes(in_tok, is_nterm)
-    st_mul, st_add, st_skip = _edge_hashes(st_tok, is_nterm)
-    en_mul, en_add, en_skip = _edge_hashes(en_tok, is_nterm)
+    in_mul, in_add, in_skip = in_hash[0], in_hash[1], in_hash[2]
+    st_mul, st_add, st_skip = st_hash[0], st_hash[1], st_hash[2]
+    en_mul, en_add, en_skip = en_hash[0], en_hash[1], en_hash[2]
     max_inner = in_mass[-1]
     max_start = st_mass[-1]
     for j in range(1, n):

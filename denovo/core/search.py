@@ -52,7 +52,7 @@ from .constants import C13_SPACING, H2O
 from .evidence import (FEATURE_NAMES, N_FEATURES, TERMINAL_MASS,
                        EvidenceConfig, EvidenceScorer, candidate_prefixes,
                        features_batch, prepare_peaks)
-from .paths import node_log_odds, search_kernel, step_variants
+from .paths import edge_hashes, node_log_odds, search_kernel, step_variants
 from .peak_once import SUMMARY_NAMES, peak_once_batch, peak_once_features
 from .settings import RankSettings
 from .vocab import Vocabulary, merge_il
@@ -207,6 +207,10 @@ class EdgeTables:
         self.inner_wide = table((1, 2, 3), False)
         self.start = table((1, 2, 3), True)
         self.end = table((1, 2, 3), False)
+        # the kernel's per-edge hash terms and skipped cleavages
+        n_term = np.ascontiguousarray(vocabulary.n_terminal, np.bool_)
+        self.hashes = {name: edge_hashes(getattr(self, name)[1], n_term)
+                       for name in ("inner", "inner_wide", "start", "end")}
 
 
 RANK_FEATURES = (tuple(f"sum_{n}" for n in FEATURE_NAMES)
@@ -321,19 +325,22 @@ class EvidenceSearch:
         return sorted(found.values(), key=lambda f: -f.score)
 
     def ranked(self, peaks, precursor_mass: float, charge: int,
-               keep: int | None = None) -> tuple[list, np.ndarray]:
+               keep: int | None = None) -> tuple:
         """What the engine's evidence stage proposes: the search's
         peptides and, for the ``config.ordered`` best of them by rank
         score, the other orders of their composition steps (up to
         ``config.orders`` each, :func:`~denovo.core.paths.
         step_variants`), by rank score, the ``keep`` best (by default as
         many as the search returns: ``top_k`` per isotope error), as
-        :class:`Found` with their rank scores. The variants are made and
-        scored as arrays; only the kept become Python objects."""
+        :class:`Found` with their rank scores and their encoding
+        (:meth:`encode`). The variants are made and scored as arrays;
+        only the kept become Python objects."""
         rows = [(k, out) for k, out in self._paths(peaks, precursor_mass,
                                                    charge) if out[3]]
+        nothing = [], np.zeros(0), (np.zeros((0, 1), np.int64),
+                                    np.zeros(0, np.int64))
         if not rows:
-            return [], np.zeros(0)
+            return nothing
         # the kernel's rows are as wide as its worst case: cut to fit
         width = max(int(out[1][:out[3]].max()) for _, out in rows)
         tokens = np.full((sum(out[3] for _, out in rows), width), -1,
@@ -352,7 +359,7 @@ class EvidenceSearch:
         tokens, steps = tokens[long], steps[long]
         lengths, dp, iso = lengths[long], dp[long], iso[long]
         if not len(lengths):
-            return [], np.zeros(0)
+            return nothing
         scores = self.rank_scores(peaks, None, charge,
                                   encoded=(tokens, lengths))
         parent = np.arange(len(lengths))
@@ -381,10 +388,10 @@ class EvidenceSearch:
             seen.add(toks)
             p = parent[r]
             found.append(Found(toks, float(dp[p]), int(iso[p])))
-            kept.append(scores[r])
+            kept.append(r)
             if len(found) == keep:
                 break
-        return found, np.asarray(kept)
+        return found, scores[kept], (tokens[kept], lengths[kept])
 
     def _paths(self, peaks, precursor_mass: float, charge: int) -> list:
         """The kernel's output per isotope error, ``(k, (tokens,
@@ -399,12 +406,14 @@ class EvidenceSearch:
         # k best: top-1 recall 0.230 vs 0.261 on the held-out train slice.)
         node_tol = self._tol_da(precursor_mass)
         start, end = self.tables.start, self.tables.end
-        for inner in (self.tables.inner, self.tables.inner_wide):
+        hashes = self.tables.hashes
+        for name in ("inner", "inner_wide"):
+            inner = getattr(self.tables, name)
             paths = [(k, search_kernel(
                 pos, s_node, total, node_tol, window, inner[0], inner[1],
                 inner[2], start[0], start[1], start[2], end[0], end[1],
                 end[2], cfg.paths_per_node, cfg.top_k, s_skip,
-                self._nterm))
+                hashes[name], hashes["start"], hashes["end"]))
                 for k, total, pos, s_node, s_skip in nodes]
             if any((out[1][:out[3]] >= self._min_tokens).any()
                    for _, out in paths):
@@ -504,7 +513,8 @@ class EvidenceSearch:
             tokens, lengths, scores, n, steps = search_kernel(
                 pos, s_node, total, tol_da, window, inner[0], inner[1],
                 inner[2], start[0], start[1], start[2], end[0], end[1],
-                end[2], cfg.paths_per_node, cfg.top_k, s_skip, self._nterm)
+                end[2], cfg.paths_per_node, cfg.top_k, s_skip,
+                *(self.tables.hashes[t] for t in ("inner", "start", "end")))
             self._collect(found, tokens[:n], lengths[:n], scores[:n],
                           np.full(n, k), steps[:n])
         return sorted(found.values(), key=lambda f: -f.score)

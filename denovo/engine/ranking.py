@@ -129,8 +129,10 @@ class Ranker:
         """The search's peptides of ``row`` (best rank score first) and
         their peak-once rank scores, into the row."""
         search = self.search
+        encoded = None
         if self.peak_once:
-            found, scores = search.ranked(row.peaks, row.mass, row.charge)
+            found, scores, encoded = search.ranked(row.peaks, row.mass,
+                                                   row.charge)
         else:
             found = search.search(row.peaks, row.mass, row.charge)
             scores = np.array([f.score for f in found])
@@ -151,8 +153,10 @@ class Ranker:
                 order = np.argsort(-scores, kind="stable")
                 found = [found[k] for k in order]
                 scores = scores[order]
+                encoded = None
         row.found = found
         row.found_scores = scores
+        row.found_encoded = encoded
 
     # -- model term ---------------------------------------------------
     def model_scores(self, log_probs: np.ndarray, peptides) -> np.ndarray:
@@ -175,6 +179,22 @@ class Ranker:
         return self.search.window.error_ppm(masses.sum(axis=1) + H2O,
                                             precursor_mass)
 
+    def _encode_pool(self, row: Row, peptides) -> tuple:
+        """:meth:`EvidenceSearch.encode` of the pool, reusing the
+        search's encoding of its own peptides (the pool's first)."""
+        if row.found_encoded is None:
+            return self.search.encode(peptides)
+        tokens, lengths = row.found_encoded
+        n = len(row.found)
+        if len(peptides) == n:
+            return tokens, lengths
+        more, more_lengths = self.search.encode(peptides[n:])
+        width = max(tokens.shape[1], more.shape[1])
+        out = np.full((len(peptides), width), -1, np.int64)
+        out[:n, :tokens.shape[1]] = tokens
+        out[n:, :more.shape[1]] = more
+        return out, np.concatenate([lengths, more_lengths])
+
     # -- the rank stage -----------------------------------------------
     def rank(self, row: Row, keep: int | None = None) -> list[Ranked]:
         """Candidates of one row, best first (the ``keep`` best, all by
@@ -194,8 +214,8 @@ class Ranker:
                 if c.mass_match:
                     pool.setdefault(merge_il(c.tokens), "model")
         peptides = list(pool)
-        tokens, lengths = self.search.encode(peptides)
         n = len(row.found)  # the pool starts with the search's peptides
+        tokens, lengths = self._encode_pool(row, peptides)
         if not self.peak_once:
             evidence = np.concatenate([row.found_scores,
                                        np.full(len(peptides) - n, -np.inf)])

@@ -38,6 +38,7 @@ class Row:
     peaks: tuple | None = None  # evidence peaks (mz, weight)
     found: list = field(default_factory=list)  # search, best first
     found_scores: np.ndarray | None = None  # their peak-once rank scores
+    found_encoded: tuple | None = None  # their (tokens, lengths), if known
     drafts: list = field(default_factory=list)  # model inputs, () blank
     log_probs: np.ndarray | None = None  # [N, L, V], one per draft
     model_candidates: list = field(default_factory=list)
