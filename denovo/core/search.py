@@ -77,15 +77,16 @@ class SearchConfig:
     paths_per_node: int = 8
     top_k: int = 32  # finished peptides returned per isotope error
     min_length: int = 4  # tokens, a fixed N-terminal one not counted
-    # The best peptides whose multi-residue steps are also tried in their
-    # other orders (a step over an unseen cleavage is a composition: the
-    # DP spells it in one order only); 0: off.
+    # The earlier, peak-once based reordering pass (one run of residues
+    # without main ions at a time, for the N best peptides; 0: off):
+    # ``orders`` supersedes it; kept for ``benchmarks/reorder_ranker.py``.
     reorder: int = 0
-    # Variants per found peptide with its multi-residue DP steps in other
-    # orders (:meth:`EvidenceSearch.ranked`); 0: off.
+    # Variants per peptide with its multi-residue DP steps (compositions,
+    # which the DP spells in one order) in their other orders
+    # (:meth:`EvidenceSearch.ranked`); 0: off ...
     orders: int = 16
-    # ... for this many of the best peptides by rank score (the row
-    # "other orders of all peptides" of ``benchmarks/search_paths.py``)
+    # ... for this many of the best peptides by rank score (ordering all
+    # of them found no more: ``benchmarks/search_paths.py``)
     ordered: int = 8
     # Paths scored by the peptide ranker's per-cleavage and per-residue
     # terms (its weights on the summed cleavage features, the cleavage
