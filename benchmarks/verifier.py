@@ -304,6 +304,15 @@ def summarise(rows, n_steps: int, weights: dict | None) -> dict:
     return out, weights
 
 
+def _step_terms(s: dict):
+    """``(step record, score name, its measurements)`` of a set's
+    steps, for every score measured."""
+    for st in s["steps"]:
+        for term in ("verifier", "logp", "baseline_logp"):
+            if term in st:
+                yield st, term, st[term]
+
+
 def _fmt(x) -> str:
     return "n/a" if x is None or (isinstance(x, float) and np.isnan(x)) \
         else f"{x:.3f}"
@@ -336,36 +345,29 @@ def markdown(report: dict) -> list[str]:
                   "alone (eff.) | w | top-1 rank+w·term (eff.) | "
                   "rank+w·term fixes/breaks |",
                   "|---|---|---|---|---|---|---|---|"]
-        for st in s["steps"]:
-            for term in ("verifier", "logp", "baseline_logp"):
-                if term not in st:
-                    continue
-                v = st[term]
-                lines.append(
-                    f"| {st['step']} | {term} | {_fmt(v['auc_pooled'])} | "
-                    f"{_fmt(v['auc_within_list'])} | "
-                    f"{_fmt(v['top1_alone'])} "
-                    f"({_fmt(v['efficiency_alone'])}) | {v['weight']:g} | "
-                    f"{_fmt(v['top1_combined'])} "
-                    f"({_fmt(v['efficiency_combined'])}) | "
-                    f"{v['fixes_combined']}/{v['breaks_combined']} |")
+        for st, term, v in _step_terms(s):
+            lines.append(
+                f"| {st['step']} | {term} | {_fmt(v['auc_pooled'])} | "
+                f"{_fmt(v['auc_within_list'])} | "
+                f"{_fmt(v['top1_alone'])} "
+                f"({_fmt(v['efficiency_alone'])}) | {v['weight']:g} | "
+                f"{_fmt(v['top1_combined'])} "
+                f"({_fmt(v['efficiency_combined'])}) | "
+                f"{v['fixes_combined']}/{v['breaks_combined']} |")
         lines += ["", "Reordering only the engine's first N candidates "
                   "(top-1 recall; fixes / breaks = spectra whose right "
                   "peptide the new order moves to the top / away from it):",
                   "", "| step | score | N | alone: top-1 (fixes/breaks) | "
                   "w | rank+w·term: top-1 (fixes/breaks) |",
                   "|---|---|---|---|---|---|"]
-        for st in s["steps"]:
-            for term in ("verifier", "logp", "baseline_logp"):
-                if term not in st:
-                    continue
-                for first, v in st[term]["rerank_first"].items():
-                    lines.append(
-                        f"| {st['step']} | {term} | {first} | "
-                        f"{_fmt(v['top1_alone'])} ({v['fixes_alone']}/"
-                        f"{v['breaks_alone']}) | {v['weight']:g} | "
-                        f"{_fmt(v['top1_combined'])} "
-                        f"({v['fixes_combined']}/{v['breaks_combined']}) |")
+        for st, term, scores in _step_terms(s):
+            for first, v in scores["rerank_first"].items():
+                lines.append(
+                    f"| {st['step']} | {term} | {first} | "
+                    f"{_fmt(v['top1_alone'])} ({v['fixes_alone']}/"
+                    f"{v['breaks_alone']}) | {v['weight']:g} | "
+                    f"{_fmt(v['top1_combined'])} "
+                    f"({v['fixes_combined']}/{v['breaks_combined']}) |")
         lines += ["", "| step | residue-head AUC | all candidates: draft → "
                   "refined residue acc., repaired of wrong, broken of right "
                   "| engine's first: draft → refined, repaired, broken |",

@@ -14,6 +14,18 @@ def _seed():
 
 
 @pytest.fixture
+def one_torch_thread():
+    """Torch on one thread for the test: oversubscribed OpenMP threads
+    make tiny models crawl on shared CPUs."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture
 def shared_data() -> Path:
     """``../shared/data``; skips the test when it is absent."""
     if not SHARED_DATA.is_dir():

@@ -28,12 +28,7 @@ from test_verifier import VCFG, _enc  # noqa: E402
 TRUTH = tuple("PEPTIDEGGNKR")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _reference(logits, group, right, weights):

@@ -157,13 +157,19 @@ def test_steps_say_how_the_search_spelled_a_peptide():
         TINY, _hand_scorer(), _rank(),
         SearchConfig(min_length=4, orders=0),
         window=PrecursorWindow(tol_ppm=10, isotope_errors=(0,)))
-    found = search.search(search.peaks(mz, intensity, prec),
-                          (prec - PROTON) * 2, 2)
-    for f in found:
-        assert sum(f.steps) == len(f.tokens) and min(f.steps) >= 1
-        assert max(f.steps[1:-1], default=1) <= 2  # inner steps
-    top = next(f for f in found if f.tokens == tuple("GASPVT"))
-    assert top.steps == (1,) * 6  # a full ladder: one residue per step
+    [(_, (tokens, lengths, _, n, steps))] = search._paths(
+        search.peaks(mz, intensity, prec), (prec - PROTON) * 2, 2)
+    assert n > 0
+    names = [tuple(TINY.tokens[i].name for i in tokens[f, :lengths[f]])
+             for f in range(n)]
+    for f in range(n):
+        sizes = np.bincount(steps[f, :lengths[f]])
+        assert sizes.sum() == lengths[f] and sizes.min() >= 1
+        assert (steps[f, lengths[f]:] == -1).all()
+        assert max(sizes[1:-1], default=1) <= 2  # inner steps
+    top = names.index(tuple("GASPVT"))
+    # a full ladder: one residue per step
+    assert list(steps[top, :6]) == list(range(6))
 
 
 def _variants(rows, limit):

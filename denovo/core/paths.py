@@ -246,8 +246,10 @@ def node_log_odds(mz, weight, pos, total, charge, frag_tol, ppm, max_frag_z,
     return s_node
 
 
+# the orders of three residues, the identity first; rows 0 and 2 begin
+# with the two orders of two residues
 _PERMS = np.array([[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1],
-                   [2, 1, 0]], np.int64)  # the identity first
+                   [2, 1, 0]], np.int64)
 
 
 @njit(cache=True, nogil=True)
@@ -290,17 +292,16 @@ def step_variants(tokens, lengths, steps, is_nterm, limit):
                 start[n_multi] = a
                 size[n_multi] = u - a
                 count = 0
-                for p in range(6 if u - a == 3 else 2):
+                for p in range(6 if u - a == 3 else 3):
+                    if u - a == 2 and p == 1:
+                        continue  # two residues: rows 0 and 2
                     dup = False
                     for q in range(count):
                         same = True
                         for x in range(u - a):
-                            pa = _PERMS[p, x] if u - a == 3 else (
-                                x if p == 0 else 1 - x)
-                            pb = (_PERMS[orders[n_multi, q], x]
-                                  if u - a == 3 else
-                                  (x if orders[n_multi, q] == 0 else 1 - x))
-                            if tokens[f, a + pa] != tokens[f, a + pb]:
+                            if (tokens[f, a + _PERMS[p, x]]
+                                    != tokens[f, a + _PERMS[orders[n_multi,
+                                                                 q], x]]):
                                 same = False
                                 break
                         if same:
@@ -332,9 +333,7 @@ def step_variants(tokens, lengths, steps, is_nterm, limit):
             for c in range(n_multi):
                 p = orders[c, digit[c]]
                 for x in range(size[c]):
-                    src = (_PERMS[p, x] if size[c] == 3
-                           else (x if p == 0 else 1 - x))
-                    out[m, start[c] + x] = tokens[f, start[c] + src]
+                    out[m, start[c] + x] = tokens[f, start[c] + _PERMS[p, x]]
             out_len[m] = length
             parent[m] = f
             m += 1

@@ -252,14 +252,11 @@ def cleavage_prefixes(tokens, vocabulary: Vocabulary) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Found:
-    """One peptide from the search: tokens, DP score, isotope error, and
-    the tokens each DP step wrote (``steps``: their counts, N terminus
-    first; empty where unknown)."""
+    """One peptide from the search: tokens, DP score, isotope error."""
 
     tokens: tuple
     score: float
     isotope_error: int
-    steps: tuple = ()
 
 
 class EvidenceSearch:
@@ -319,10 +316,10 @@ class EvidenceSearch:
         the steps of one and two reach no peptide at all.
         """
         found = {}
-        for k, (tokens, lengths, scores, n, steps) in self._paths(
+        for k, (tokens, lengths, scores, n, _) in self._paths(
                 peaks, precursor_mass, charge):
             self._collect(found, tokens[:n], lengths[:n], scores[:n],
-                          np.full(n, k), steps[:n])
+                          np.full(n, k))
         return sorted(found.values(), key=lambda f: -f.score)
 
     def ranked(self, peaks, precursor_mass: float, charge: int,
@@ -485,17 +482,14 @@ class EvidenceSearch:
         out[0] = 0.0
         return out
 
-    def _collect(self, found: dict, tokens, lengths, scores, iso,
-                 steps) -> None:
+    def _collect(self, found: dict, tokens, lengths, scores, iso) -> None:
         """Kernel rows -> ``found`` (token names -> :class:`Found`), the
         best score of each peptide, too short ones left out."""
         name = self._names.__getitem__
         for f in np.flatnonzero(lengths >= self._min_tokens):
             toks = tuple(map(name, tokens[f, :lengths[f]].tolist()))
             if toks not in found or found[toks].score < scores[f]:
-                sizes = tuple(np.bincount(steps[f, :lengths[f]]).tolist())
-                found[toks] = Found(toks, float(scores[f]), int(iso[f]),
-                                    sizes)
+                found[toks] = Found(toks, float(scores[f]), int(iso[f]))
 
     def search_with(self, peaks, precursor_mass: float, charge: int,
                     node_score) -> list:
@@ -511,13 +505,13 @@ class EvidenceSearch:
         found = {}
         for k, total, pos, s_node, s_skip in self._nodes(
                 peaks, precursor_mass, charge, node_score):
-            tokens, lengths, scores, n, steps = search_kernel(
+            tokens, lengths, scores, n, _ = search_kernel(
                 pos, s_node, total, tol_da, window, inner[0], inner[1],
                 inner[2], start[0], start[1], start[2], end[0], end[1],
                 end[2], cfg.paths_per_node, cfg.top_k, s_skip,
                 *(self.tables.hashes[t] for t in ("inner", "start", "end")))
             self._collect(found, tokens[:n], lengths[:n], scores[:n],
-                          np.full(n, k), steps[:n])
+                          np.full(n, k))
         return sorted(found.values(), key=lambda f: -f.score)
 
     def encode(self, peptides) -> tuple[np.ndarray, np.ndarray]:
