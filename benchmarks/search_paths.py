@@ -92,6 +92,14 @@ def spectra_sets(limit: int = 0) -> dict:
     return {k: v[:limit] if limit else v for k, v in out.items()}
 
 
+def checked_sets(limit: int = 0) -> dict:
+    """:func:`spectra_sets`, or exit saying how to make the split."""
+    if not (REAL / "train.mgf").exists():
+        sys.exit(f"missing {REAL / 'train.mgf'}: run python "
+                 "benchmarks/real_split.py --mgf")
+    return spectra_sets(limit)
+
+
 def evidence_ms(fitted, config, spectra, repeats: int) -> float:
     """The evidence stage per spectrum, one candidate reported, fastest
     of ``repeats`` runs."""
@@ -114,13 +122,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--results", default="search_paths")
     args = parser.parse_args()
-    if not (REAL / "train.mgf").exists():
-        sys.exit(f"missing {REAL / 'train.mgf'}: run python "
-                 "benchmarks/real_split.py --mgf")
     from denovo.engine import Engine, EngineConfig
 
     start = time.time()
-    sets = spectra_sets(args.limit)
+    sets = checked_sets(args.limit)
     shipped = load_default()
     rows = []
     for name, config in VARIANTS.items():

@@ -14,6 +14,7 @@ from denovo.core.search import (EdgeTables, EvidenceSearch,
                                 cleavage_prefixes, peak_once_batch,
                                 peak_once_features)
 from denovo.core.config import ConfigError
+from denovo.core.peak_once import CONTEXT_NAMES, residue_classes
 from denovo.core.settings import FittedSettings, RankSettings, load_default
 from denovo.core.vocab import DEFAULT_VOCABULARY as VOCAB
 from denovo.core.window import PrecursorWindow
@@ -223,9 +224,10 @@ def test_peak_once_counts_each_peak_at_one_cleavage():
     # the batch kernel sums exactly these rows, per peptide
     search = EvidenceSearch(VOCAB, _hand_scorer(), _hand_rank())
     tokens, lengths = search.encode([tuple("PEPTLDEKAGR"), tuple("GGG")])
-    sums, n_sites, summary = peak_once_batch(
+    sums, n_sites, summary, context = peak_once_batch(
         peaks[0], peaks[1], tokens, lengths, VOCAB.masses,
-        VOCAB.n_terminal, 2, cfg.fragment_tol, False, 2)
+        VOCAB.n_terminal, residue_classes(VOCAB), 2, cfg.fragment_tol,
+        False, 2)
     sites = cleavage_prefixes(tuple("PEPTLDEKAGR"), VOCAB)
     rows = peak_once_features(peaks[0], peaks[1], sites, total, 2,
                               cfg.fragment_tol, False, 2)
@@ -233,6 +235,19 @@ def test_peak_once_counts_each_peak_at_one_cleavage():
     assert list(n_sites) == [10, 2]
     assert summary[0, 0] == 1.0 and summary[0, 1] == 1.0  # full ladder
     assert summary[0, 3] == 0 and summary[1, 0] < 1
+    # residue context, by hand: PEPTLDEKAGR's ten cleavages all show an
+    # ion, so each is "seen" after its left and before its right residue
+    names = dict(zip(CONTEXT_NAMES, context[0]))
+    assert names["seen_after_P"] == 2 and names["seen_before_P"] == 1
+    assert names["seen_after_E"] == 2 and names["seen_before_R"] == 1
+    assert names["seen_after_L"] == 1 and names["seen_before_L"] == 1
+    assert names["first_P"] == 1 and names["second_E"] == 1
+    assert sum(v for n, v in names.items() if n.startswith("unseen")) == 0
+    assert context[0].sum() == 2 * 10 + 2
+    ggg = dict(zip(CONTEXT_NAMES, context[1]))  # two cleavages, G|G
+    assert ggg["seen_after_G"] + ggg["unseen_after_G"] == 2
+    assert ggg["seen_before_G"] + ggg["unseen_before_G"] == 2
+    assert ggg["first_G"] == ggg["second_G"] == 1 and context[1].sum() == 6
 
 
 def test_settings_round_trip_and_version_check(tmp_path):
@@ -260,3 +275,19 @@ def test_packaged_scorer_loads_and_fits_the_kernel():
     assert scorer.provenance.get("command", "").startswith((
         "python -m denovo_training.evidence_scorer",
         "python -m training.evidence_scorer"))
+
+
+def test_ranker_fitted_on_fewer_features_weighs_the_rest_zero():
+    from denovo.core.search import RANK_FEATURES, ranking_weights
+
+    names = [n for n in RANK_FEATURES if n not in CONTEXT_NAMES]
+    rank = RankSettings(ranker={"features": names,
+                                "weights": list(range(len(names)))})
+    theta = ranking_weights(_hand_scorer(), rank)
+    assert theta[[RANK_FEATURES.index(n) for n in names]].tolist() \
+        == list(range(len(names)))
+    assert not theta[[RANK_FEATURES.index(n) for n in CONTEXT_NAMES]].any()
+    with pytest.raises(ValueError, match="refit"):
+        ranking_weights(_hand_scorer(), RankSettings(ranker={
+            "features": names + ["no_such_feature"],
+            "weights": [0.0] * (len(names) + 1)}))

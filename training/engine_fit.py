@@ -71,22 +71,26 @@ def ranked_lists(examples, engine: Engine) -> list:
             for result in results]
 
 
-def _rerank(matches, weight):
-    scores = np.array([rank_score(m.terms.get("evidence", 0.0),
-                                  m.terms.get("model", 0.0), weight)
-                       for m in matches])
+def _rerank(matches, weight, scale=1.0):
+    """The engine's scores at another model weight; with the evidence
+    verifier (``scale`` its rank scale), its corrections as the engine
+    made them (at the weight the lists were made with: which candidates
+    it verified is not redone)."""
+    scores = np.array([scale * rank_score(m.terms.get("evidence", 0.0),
+                                          m.terms.get("model", 0.0), weight)
+                       + m.terms.get("verifier", 0.0) for m in matches])
     order = np.argsort(-scores, kind="stable")
     return scores[order], [matches[k] for k in order]
 
 
-def best_weight(examples, lists, weights=WEIGHTS, log=print):
+def best_weight(examples, lists, weights=WEIGHTS, log=print, scale=1.0):
     """Model weight with the best top-1 recall (ties: the smaller)."""
     best, best_recall, table = 0.0, -1.0, {}
     for w in weights:
         hits = 0
         for ex, matches in zip(examples, lists, strict=True):
             if matches:
-                _, ranked = _rerank(matches, w)
+                _, ranked = _rerank(matches, w, scale)
                 hits += peptide_key(ranked[0].candidate.tokens) == ex.key
         recall = hits / max(len(examples), 1)
         table[w] = recall
@@ -113,7 +117,9 @@ def fit_confidence(examples, lists, weight, mode: str, ranker):
         if not matches:
             continue
         if mode == "hybrid":
-            scores, ranked = _rerank(matches, weight)
+            scale = (1.0 if ranker.verifier is None
+                     else ranker.verifier.rank_scale)
+            scores, ranked = _rerank(matches, weight, scale)
         else:
             scores = np.array([m.candidate.score for m in matches])
             ranked = matches
@@ -226,7 +232,10 @@ def main(argv=None) -> None:
                                         draft_scoring=scoring),
                                     ion_trap=None, search=search)
                     lists = ranked_lists(unseen, engine)
-                    weight, table = best_weight(unseen, lists)
+                    verifier = engine.ranker.verifier
+                    weight, table = best_weight(
+                        unseen, lists, scale=1.0 if verifier is None
+                        else verifier.rank_scale)
                     tables[f"{n_drafts}:{scoring}:{guide}"] = table
                     if best is None or table[weight] > best[0] + 1e-9:
                         best = (table[weight], guide, weight, lists,

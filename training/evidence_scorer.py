@@ -366,14 +366,20 @@ def fit(train_paths, *, config: EvidenceConfig | None = None,
 
 
 def fit_ranker(examples, fitted: FittedSettings, vocabulary, n_wrong=15,
-               c=0.1, config: SearchConfig | None = None):
+               c=0.1, config: SearchConfig | None = None, features=None):
     """Peptide ranking weights from pairs (right, wrong) of the search's
     own candidates: logistic regression on feature differences. The
     candidates are the engine's (:func:`engine_candidates`): with
     ``config.reorder`` the other orders of the best peptides' unseen
     steps are among them, the wrong ones hard negatives. The wrong
-    candidates paired are the ``n_wrong`` best by ``fitted``'s ranking."""
+    candidates paired are the ``n_wrong`` best by ``fitted``'s ranking.
+    ``features``: the names of :data:`RANK_FEATURES` to fit (all by
+    default; the others weigh 0), for ablation."""
     from sklearn.linear_model import LogisticRegression
+
+    from denovo.core.search import RANK_FEATURES
+    names = list(RANK_FEATURES if features is None else features)
+    columns = [RANK_FEATURES.index(n) for n in names]
 
     search = _search(vocabulary, fitted, config)
     ranker = _ranker(search)
@@ -391,7 +397,7 @@ def fit_ranker(examples, fitted: FittedSettings, vocabulary, n_wrong=15,
         scores = feats @ search._theta
         wrong = [k for k in np.argsort(-scores) if keys[k] != ex.key]
         for k in wrong[:n_wrong]:
-            diffs.append(feats[right] - feats[k])
+            diffs.append(feats[right, columns] - feats[k, columns])
             # a wrong order of the right residues
             n_reordered += sorted(peptides[k]) == sorted(peptides[right])
     x = np.array(diffs)
@@ -399,8 +405,7 @@ def fit_ranker(examples, fitted: FittedSettings, vocabulary, n_wrong=15,
     y = np.concatenate([np.ones(len(diffs)), np.zeros(len(diffs))])
     model = LogisticRegression(C=c, fit_intercept=False, max_iter=5000)
     model.fit(x, y)
-    from denovo.core.search import RANK_FEATURES
-    return {"features": list(RANK_FEATURES),
+    return {"features": names,
             "weights": [float(v) for v in model.coef_[0]],
             "n_pairs": len(diffs), "n_spectra": n_spectra,
             "n_reordered_pairs": int(n_reordered)}
@@ -474,19 +479,22 @@ def write_report(record: dict, path: Path) -> None:
 # the engine fit (``engine_fit``) fits the hybrid weight and its
 # confidence on them, which must not be the ranker's own fit.
 RANKER_LEAVE_OUT = ("hela_bibliospec_340.mgf", "proteometools_hcd_171.mgf")
+RANKER_C = 0.1  # inverse L2 strength of the ranker's logistic regression
 
 
 def refit_ranker(train_paths, fitted: FittedSettings, *,
                  leave_out=RANKER_LEAVE_OUT, config: SearchConfig | None = None,
                  fragmentation: str | None = "HCD",
-                 vocabulary: Vocabulary = DEFAULT_VOCABULARY, log=print
+                 vocabulary: Vocabulary = DEFAULT_VOCABULARY, log=print,
+                 c: float = RANKER_C, features=None
                  ) -> tuple[FittedSettings, dict]:
     """``fitted`` with only its peptide ranker refitted on the fit side
     of ``train_paths`` (``holdout(key)`` False, ``leave_out`` sources
     left out), its candidates those of the engine's search
     (``config``, the default search by default). The search scores its
     paths with the ranker (``SearchConfig.rank_paths``), so a search
-    change calls for this refit."""
+    change calls for this refit. The result has no evidence verifier:
+    it was trained on the old ranker's candidate lists."""
     examples = load_examples(train_paths, fitted.scorer.config, vocabulary,
                              fragmentation=fragmentation)
     fit_set = [ex for ex in examples if not holdout(ex.key)
@@ -496,10 +504,13 @@ def refit_ranker(train_paths, fitted: FittedSettings, *,
                          f"ranker on ({', '.join(leave_out)} left out)")
     log(f"refitting the peptide ranker on {len(fit_set)} train-side "
         f"spectra ({', '.join(leave_out)} left out)")
-    ranker = fit_ranker(fit_set, fitted, vocabulary, config=config)
+    ranker = fit_ranker(fit_set, fitted, vocabulary, config=config, c=c,
+                        features=features)
     log(f"{ranker['n_pairs']} right/wrong pairs from {ranker['n_spectra']} "
         "spectra with the right peptide among the candidates")
-    refitted = fitted.with_rank(ranker=ranker)
+    # the evidence verifier learnt the old ranker's lists: refit it too
+    # (``python -m denovo_training.verifier_fit``)
+    refitted = fitted.with_rank(ranker=ranker, verifier={})
     provenance = {**fitted.scorer.provenance,
                   "ranker_refitted_on": [str(Path(p).name)
                                          for p in train_paths],

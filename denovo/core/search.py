@@ -53,7 +53,9 @@ from .evidence import (FEATURE_NAMES, N_FEATURES, TERMINAL_MASS,
                        EvidenceConfig, EvidenceScorer, candidate_prefixes,
                        features_batch, prepare_peaks)
 from .paths import edge_hashes, node_log_odds, search_kernel, step_variants
-from .peak_once import SUMMARY_NAMES, peak_once_batch, peak_once_features
+from .peak_once import (CONTEXT_NAMES, SUMMARY_NAMES, peak_once_batch,
+                        peak_once_features, peak_once_sites,
+                        residue_classes)
 from .settings import RankSettings
 from .vocab import Vocabulary, merge_il
 from .window import PrecursorWindow
@@ -216,21 +218,27 @@ class EdgeTables:
 
 RANK_FEATURES = (tuple(f"sum_{n}" for n in FEATURE_NAMES)
                  + ("n_cleavages",) + SUMMARY_NAMES
-                 + ("log_prior", "length", "n_term_mod"))
+                 + ("log_prior", "length", "n_term_mod") + CONTEXT_NAMES)
 
 
 def ranking_weights(scorer: EvidenceScorer,
                     rank: RankSettings) -> np.ndarray:
     """Peptide ranking weights over :data:`RANK_FEATURES`: the fitted
     ``rank.ranker`` if there is one, else the plain peak-once sum
-    (cleavage weights, bias per cleavage, priors at weight 1)."""
+    (cleavage weights, bias per cleavage, priors at weight 1). A ranker
+    fitted on fewer features (before the residue context existed)
+    weighs the others 0."""
+    theta = np.zeros(len(RANK_FEATURES))
     if rank.ranker:
         names = tuple(rank.ranker.get("features", RANK_FEATURES))
-        if names != RANK_FEATURES:
+        weights = rank.ranker["weights"]
+        unknown = sorted(set(names) - set(RANK_FEATURES))
+        if unknown or len(names) != len(weights):
             raise ValueError("the ranking features differ from this "
-                             "denovo's; refit them")
-        return np.asarray(rank.ranker["weights"], np.float64)
-    theta = np.zeros(len(RANK_FEATURES))
+                             f"denovo's ({', '.join(unknown[:3]) or 'count'}"
+                             "); refit them")
+        theta[[RANK_FEATURES.index(n) for n in names]] = weights
+        return theta
     theta[:N_FEATURES] = scorer.weight_array
     theta[N_FEATURES] = scorer.bias
     theta[RANK_FEATURES.index("log_prior")] = 1.0
@@ -294,6 +302,7 @@ class EvidenceSearch:
         self._index = {name: i for i, name in enumerate(self._names)}
         self._masses = np.ascontiguousarray(vocabulary.masses, np.float64)
         self._nterm = np.ascontiguousarray(vocabulary.n_terminal, np.bool_)
+        self._classes = residue_classes(vocabulary)
         # a fixed N-terminal token starts every peptide: the ranking
         # features count it neither as a modification nor in the length
         fixed = vocabulary.fixed.get("N-term")
@@ -535,13 +544,14 @@ class EvidenceSearch:
         peak-once cleavage features summed, cleavage count, the summary
         statistics of :func:`peak_once_batch`, residue log-prior (scaled
         by the scorer's prior weight), length and N-terminal
-        modification. ``encoded``: :meth:`encode` of ``peptides``, when
-        the caller has it."""
+        modification, and the residue context of the evidence
+        (:data:`~denovo.core.peak_once.CONTEXT_NAMES`). ``encoded``:
+        :meth:`encode` of ``peptides``, when the caller has it."""
         ev = self.evidence
         tokens, lengths = encoded or self.encode(peptides)
-        sums, n_sites, summary = peak_once_batch(
+        sums, n_sites, summary, context = peak_once_batch(
             peaks[0], peaks[1], tokens, lengths, self._masses, self._nterm,
-            int(charge), float(ev.fragment_tol), ev.ppm,
+            self._classes, int(charge), float(ev.fragment_tol), ev.ppm,
             int(ev.max_fragment_charge))
         valid = tokens >= 0
         prior = np.where(valid, self._prior[tokens], 0.0).sum(axis=1)
@@ -551,7 +561,17 @@ class EvidenceSearch:
             nterm = nterm & ~fixed
             lengths = lengths - fixed
         return np.column_stack([sums, n_sites, summary, prior,
-                                lengths / 10.0, nterm])
+                                lengths / 10.0, nterm, context])
+
+    def site_features(self, peaks, tokens, lengths, charge: int) -> tuple:
+        """Every cleavage of encoded peptides, for the evidence verifier:
+        :func:`~denovo.core.peak_once.peak_once_sites`."""
+        ev = self.evidence
+        return peak_once_sites(
+            peaks[0], peaks[1], np.ascontiguousarray(tokens, np.int64),
+            np.ascontiguousarray(lengths, np.int64), self._masses,
+            self._nterm, self._classes, int(charge), float(ev.fragment_tol),
+            ev.ppm, int(ev.max_fragment_charge))
 
     def rank_scores(self, peaks, peptides, charge: int,
                     encoded=None) -> np.ndarray:

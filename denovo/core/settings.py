@@ -53,7 +53,9 @@ class RankSettings:
     candidates (``refined``: each candidate's best; ``blank``: one extra
     blank-draft row, the model's own opinion); ``confidence`` maps a
     ranking mode to its calibration
-    (:class:`denovo.engine.confidence.Confidence`).
+    (:class:`denovo.engine.confidence.Confidence`); ``verifier`` holds the
+    evidence verifier's weights (:mod:`denovo.engine.verifier`; empty:
+    candidates are ranked by their rank score alone).
     """
 
     token_log_prior: dict[str, float] = field(default_factory=dict)
@@ -65,6 +67,7 @@ class RankSettings:
     drafts: int = 1
     draft_scoring: Literal["refined", "blank"] = "refined"
     confidence: dict = field(default_factory=dict)
+    verifier: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.drafts < 0:

@@ -9,6 +9,10 @@ way, whatever its source (:func:`rank_score`):
 
 ``rank score = evidence + model_weight * max(model, -50)``
 
+and, with an evidence verifier in the settings
+(:mod:`denovo.engine.verifier`), ``rank_scale * rank score +
+verifier``, its correction of the best candidates.
+
 * ``evidence``: the cleavage log-odds of the peptide with every observed
   peak counted at one cleavage only, plus the residues' log-priors
   (:meth:`denovo.core.search.EvidenceSearch.rank_scores`);
@@ -44,6 +48,7 @@ from ..core.window import PrecursorWindow
 from ..core.vocab import END, merge_il
 from .confidence import Confidence, candidate_features
 from .rows import Row
+from .verifier import EvidenceVerifier
 
 __all__ = ["MODES", "MODEL_FLOOR", "Ranked", "Ranker", "rank_score"]
 
@@ -92,6 +97,9 @@ class Ranker:
         calibration = (self.settings.confidence or {}).get(self.mode)
         object.__setattr__(self, "confidence", None if calibration is None
                            else Confidence.from_dict(calibration))
+        weights = self.settings.verifier
+        object.__setattr__(self, "verifier", EvidenceVerifier.from_dict(
+            weights) if weights and self.peak_once else None)
 
     @classmethod
     def build(cls, vocabulary, fitted, *, mode: str = "hybrid",
@@ -238,6 +246,9 @@ class Ranker:
                 merged = merged_k if merged is None else merged
             terms["model"] = model
             total = rank_score(total, model, self.settings.model_weight)
+        if self.verifier is not None:
+            terms["verifier"] = self._correction(row, total, tokens, lengths)
+            total = self.verifier.rank_scale * total + terms["verifier"]
         order = np.argsort(-total, kind="stable")
         kept = order[:keep]
         entries = []
@@ -264,6 +275,21 @@ class Ranker:
                 Candidate(tokens=pep, score=float(total[k]),
                           aa_scores=aa, mass_match=True), entry))
         return ranked
+
+    def _correction(self, row: Row, total, tokens, lengths) -> np.ndarray:
+        """The evidence verifier's correction of each candidate's score
+        (the score becomes ``rank_scale * score + correction``): its own
+        for the best ``top`` by score, the smallest of theirs for the
+        others, which so stay behind them, in their order."""
+        verifier = self.verifier
+        best = np.argsort(-total, kind="stable")[:verifier.top]
+        feats, left, right, _ = self.search.site_features(
+            row.peaks, tokens[best], lengths[best], row.charge)
+        corrections, _ = verifier.run(feats, left, right, row.charge,
+                                      sites=False, every_step=False)
+        correction = np.full(len(total), corrections[-1].min())
+        correction[best] = corrections[-1]
+        return correction
 
     def _evidence(self, row: Row, peptides, encoded) -> np.ndarray:
         if not peptides:

@@ -67,7 +67,7 @@ def _raw_scores(m: Match) -> dict | None:
     if not m.terms:
         return None
     out = {"rank_score": m.candidate.score}
-    for name in ("evidence", "model"):
+    for name in ("evidence", "model", "verifier"):
         if name in m.terms:
             out[name] = m.terms[name]
     if "source" in m.terms:

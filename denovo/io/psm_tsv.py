@@ -10,7 +10,7 @@ spectrum file itself calls the spectrum), ``run`` (the input file's stem),
 ``precursor_mz``, ``retention_time`` (seconds), ``rank``, ``is_decoy``
 (False: de novo has no decoys), ``source`` (``denovo``), and the engine's
 raw scores as ``rescoring:`` features (rank score, evidence, model
-score), the per-residue scores and the status as ``meta:`` columns. The
+score, the evidence verifier's correction), the per-residue scores and the status as ``meta:`` columns. The
 columns are fixed, so every row has all of them; a value denovo does not
 have is empty.
 """
@@ -27,7 +27,7 @@ from .psm import PSM
 
 __all__ = ["PsmTsvWriter", "PSM_TSV_COLUMNS"]
 
-_RESCORING = ("rank_score", "evidence", "model", "from_search")
+_RESCORING = ("rank_score", "evidence", "model", "verifier", "from_search")
 PSM_TSV_COLUMNS = (
     ("peptidoform", "spectrum_id", "run", "score", "precursor_mz",
      "retention_time", "rank", "is_decoy", "source")
