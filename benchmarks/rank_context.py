@@ -1,7 +1,7 @@
 """Does the residue context of the evidence rank peptides better?
 
     python benchmarks/real_split.py --mgf      # once: runs/real/*.mgf
-    python benchmarks/rank_context.py          # ~12 min, 1 thread
+    python benchmarks/rank_context.py          # ~2 min, 1 thread
 
 Of the spectra whose truth the engine proposes but does not put first,
 most are beaten by a peptide that differs at two residues, and the most

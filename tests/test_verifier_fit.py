@@ -45,7 +45,7 @@ def test_export_matches_the_torch_module(one_torch_thread):
     model = vf._module(hidden=6, steps=3)
     mean, scale = rng.normal(0, 1, N_FEATURES), rng.uniform(0.5, 2,
                                                             N_FEATURES)
-    verifier = vf.export(model, mean, scale, steps=3)
+    verifier = vf.export_ensemble([model], mean, scale, steps=3)
     for lst in lists:
         lst.rank = rng.normal(0, 3, len(lst.rank))
         x, mask, rank, _ = vf._tensors(lst, mean, scale)
@@ -75,7 +75,8 @@ def test_ensemble_export_is_the_mean_of_its_members(one_torch_thread):
             members[-1].rank_scale.fill_(0.5 + seed)
     ensemble = vf.export_ensemble(members, mean, scale, steps=2)
     assert ensemble.arrays["w_h"].shape == (3, 4, 4)
-    alone = [vf.export(m, mean, scale, steps=2) for m in members]
+    alone = [vf.export_ensemble([m], mean, scale, steps=2)
+             for m in members]
     args = (lst.feats, lst.left, lst.right, lst.charge)
     np.testing.assert_allclose(
         ensemble.scores(lst.rank, *args),

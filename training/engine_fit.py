@@ -83,6 +83,11 @@ def _rerank(matches, weight, scale=1.0):
     return scores[order], [matches[k] for k in order]
 
 
+def _rank_scale(ranker) -> float:
+    """The evidence verifier's rank scale (1 without a verifier)."""
+    return 1.0 if ranker.verifier is None else ranker.verifier.rank_scale
+
+
 def best_weight(examples, lists, weights=WEIGHTS, log=print, scale=1.0):
     """Model weight with the best top-1 recall (ties: the smaller)."""
     best, best_recall, table = 0.0, -1.0, {}
@@ -117,9 +122,7 @@ def fit_confidence(examples, lists, weight, mode: str, ranker):
         if not matches:
             continue
         if mode == "hybrid":
-            scale = (1.0 if ranker.verifier is None
-                     else ranker.verifier.rank_scale)
-            scores, ranked = _rerank(matches, weight, scale)
+            scores, ranked = _rerank(matches, weight, _rank_scale(ranker))
         else:
             scores = np.array([m.candidate.score for m in matches])
             ranked = matches
@@ -232,10 +235,8 @@ def main(argv=None) -> None:
                                         draft_scoring=scoring),
                                     ion_trap=None, search=search)
                     lists = ranked_lists(unseen, engine)
-                    verifier = engine.ranker.verifier
                     weight, table = best_weight(
-                        unseen, lists, scale=1.0 if verifier is None
-                        else verifier.rank_scale)
+                        unseen, lists, scale=_rank_scale(engine.ranker))
                     tables[f"{n_drafts}:{scoring}:{guide}"] = table
                     if best is None or table[weight] > best[0] + 1e-9:
                         best = (table[weight], guide, weight, lists,

@@ -32,8 +32,11 @@ import numpy as np
 
 from denovo.core.decode import DecodeConfig
 from denovo.core.peptide import peptide_key
+from denovo.core.search import cleavage_prefixes
 from denovo.core.settings import DEFAULT_SETTINGS_PATHS, FittedSettings
-from denovo.engine.verifier import EvidenceVerifier, N_INPUTS, site_inputs
+from denovo.core.evidence import N_FEATURES
+from denovo.engine.verifier import (CHARGES, EvidenceVerifier, N_INPUTS,
+                                    site_inputs)
 
 from .evidence_scorer import (RANKER_LEAVE_OUT, TRAIN_MGF, holdout,
                               load_examples)
@@ -93,10 +96,8 @@ def candidate_lists(examples, fitted: FittedSettings, top: int = TOP,
         labels = np.zeros(left.shape, bool)
         truth_sites = np.round(ex.sites, 2)
         for k in range(len(peptides)):
-            idx = tokens[k, :lengths[k]]
-            masses = search.vocabulary.masses[idx]
-            prefixes = np.cumsum(masses)[:-1][~search.vocabulary
-                                              .n_terminal[idx][:-1]]
+            prefixes = cleavage_prefixes(tokens[k, :lengths[k]],
+                                         search.vocabulary)
             labels[k, :n_sites[k]] = np.isin(np.round(prefixes, 2),
                                              truth_sites)
         out.append(Lists(part or _part(ex), ex.key, ex.charge,
@@ -136,8 +137,7 @@ def _module(hidden: int, steps: int, residues: bool = True):
             self.rank_scale = nn.Parameter(torch.ones(()))
             keep = torch.ones(N_INPUTS)
             if not residues:  # ablation: no residue classes
-                from denovo.core.evidence import N_FEATURES
-                keep[N_FEATURES:N_INPUTS - 3] = 0
+                keep[N_FEATURES:N_INPUTS - len(CHARGES)] = 0
             self.register_buffer("keep", keep)
 
         def forward(self, x, mask, rank):
@@ -288,12 +288,6 @@ def train(lists: list[Lists], *, hidden: int = 16, steps: int = 3,
                       "history": history, "n_lists": len(train_idx),
                       "hidden": hidden, "steps": steps, "seeds": seeds,
                       "site_weight": site_weight, "residues": residues}
-
-
-def export(model, mean, scale, steps: int, top: int = TOP
-           ) -> EvidenceVerifier:
-    """The NumPy verifier of a trained module."""
-    return export_ensemble([model], mean, scale, steps, top)
 
 
 def export_ensemble(models, mean, scale, steps: int, top: int = TOP
